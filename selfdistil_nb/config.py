@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass, field, asdict, fields, replace
 
 # %% auto #0
-__all__ = ['EMA_SCHEDULES', 'CONFIG_SECTIONS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
-           'configs_from_dict', 'apply_overrides']
+__all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'ModelConfig', 'DistilConfig', 'TrainConfig',
+           'configs_to_dict', 'configs_from_dict', 'apply_overrides']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -102,9 +102,15 @@ class DistilConfig:
     def needs_teacher(self) -> bool: return self.use_kd or self.use_align
 
 # %% ../nbs/00_config.ipynb #c016
+CORPUS_NAMES = ('tinyshakespeare', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103', 'wikitext-103-raw', 'openwebtext')
+TOKENIZER_KINDS = ('char', 'bpe', 'gpt2')
+
 @dataclass
 class TrainConfig:
-    "Optimisation and bookkeeping of one training run."
+    "Data, optimisation and bookkeeping of one training run."
+    corpus: str = 'tinyshakespeare'  # one of CORPUS_NAMES (see `06_data`)
+    tokenizer: str = 'char'       # 'char', 'bpe' (byte-level BPE trained on the train split) or 'gpt2'
+    bpe_vocab_size: int = 8192    # vocabulary of the trained 'bpe' tokenizer
     batch_size: int = 16          # sequences per optimizer micro-step (per process under DDP)
     seq_len: int = 256            # tokens per training window
     grad_accum: int = 1           # micro-steps per optimizer step
@@ -125,6 +131,10 @@ class TrainConfig:
     device: str = 'cpu'
 
     def __post_init__(self):
+        _check(self.corpus in CORPUS_NAMES, f"TrainConfig.corpus must be one of {CORPUS_NAMES}, got {self.corpus!r}")
+        _check(self.tokenizer in TOKENIZER_KINDS, f"TrainConfig.tokenizer must be one of {TOKENIZER_KINDS}, got {self.tokenizer!r}")
+        _check(isinstance(self.bpe_vocab_size, int) and self.bpe_vocab_size >= 257,
+               f"TrainConfig.bpe_vocab_size must be an integer >= 257 (256 bytes + merges), got {self.bpe_vocab_size!r}")
         _positive_ints(self, ['batch_size', 'seq_len', 'grad_accum', 'max_steps', 'eval_interval', 'log_interval'])
         _check(self.lr > 0, f"TrainConfig.lr must be > 0, got {self.lr!r}")
         _check(0 <= self.min_lr <= self.lr, f"TrainConfig.min_lr must be in [0, lr], got {self.min_lr!r}")
