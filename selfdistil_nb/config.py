@@ -176,8 +176,9 @@ def _parse_value(cls, name: str, text: str):
 # %% ../nbs/00_config.ipynb #c022
 def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConfig,
                     overrides: list = ()) -> tuple:
-    "Apply `section.field=value` overrides (sections: model, distil, train); returns new, validated configs."
+    "Apply `section.field=value` overrides (sections: model, distil, train), each section's at once; returns new, validated configs."
     cfgs = {'model': model_cfg, 'distil': distil_cfg, 'train': train_cfg}
+    changes = {name: {} for name in cfgs}
     for o in overrides:
         key, sep, text = o.partition('=')
         section, dot, name = key.strip().partition('.')
@@ -186,5 +187,6 @@ def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg:
         cls = CONFIG_SECTIONS[section]
         if name not in {f.name for f in fields(cls)}:
             raise ValueError(f"override {o!r}: {cls.__name__} has no field {name!r}")
-        cfgs[section] = replace(cfgs[section], **{name: _parse_value(cls, name, text.strip())})
+        changes[section][name] = _parse_value(cls, name, text.strip())
+    cfgs = {section: replace(cfg, **changes[section]) if changes[section] else cfg for section, cfg in cfgs.items()}
     return cfgs['model'], cfgs['distil'], cfgs['train']
