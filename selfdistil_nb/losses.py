@@ -17,16 +17,34 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1)
     "Mean next-token cross-entropy of `logits` `[B, T, V]` against `targets` `[B, T]`."
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=ignore_index)
 
-# %% ../nbs/03_losses.ipynb #c011
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    "T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)), averaged over tokens; logits `[B, T, V]`."
-    V = student_logits.shape[-1]
-    log_p_s = F.log_softmax(student_logits.reshape(-1, V).float() / temperature, dim=-1)   # (N, V)
-    log_p_t = F.log_softmax(teacher_logits.reshape(-1, V).float() / temperature, dim=-1)   # (N, V)
-    kl = F.kl_div(log_p_s, log_p_t, log_target=True, reduction='sum') / log_p_s.shape[0]
-    return temperature ** 2 * kl
+# %% ../nbs/03_losses.ipynb #c013
+class _KDLoss(torch.autograd.Function):
+    "T² · mean-over-tokens KL(p_T ‖ p_S), with the closed-form gradient T (p_S − p_T) / N."
+    @staticmethod
+    def forward(ctx, student_logits, teacher_logits, temperature):
+        V = student_logits.shape[-1]
+        dtype = torch.promote_types(student_logits.dtype, torch.float32)     # bf16 logits: softmax in fp32
+        log_p_s = torch.log_softmax(student_logits.reshape(-1, V).to(dtype) / temperature, dim=-1)   # (N, V)
+        log_p_t = torch.log_softmax(teacher_logits.reshape(-1, V).to(dtype) / temperature, dim=-1)   # (N, V)
+        p_t = log_p_t.exp()
+        n = log_p_s.shape[0]
+        kl = (p_t.view(-1).dot(log_p_t.view(-1)) - p_t.view(-1).dot(log_p_s.view(-1))) / n
+        ctx.save_for_backward(log_p_s, p_t)
+        ctx.temperature, ctx.n, ctx.shape, ctx.dtype = temperature, n, student_logits.shape, student_logits.dtype
+        return kl * temperature ** 2
 
-# %% ../nbs/03_losses.ipynb #c018
+    @staticmethod
+    def backward(ctx, grad_out):
+        log_p_s, p_t = ctx.saved_tensors
+        grad = log_p_s.exp().sub_(p_t).mul_(grad_out * ctx.temperature / ctx.n)
+        return grad.view(ctx.shape).to(ctx.dtype), None, None
+
+# %% ../nbs/03_losses.ipynb #c014
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    "T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)), averaged over tokens; logits `[B, T, V]`, no gradient to the teacher."
+    return _KDLoss.apply(student_logits, teacher_logits.detach(), temperature)
+
+# %% ../nbs/03_losses.ipynb #c022
 class Predictor(nn.Module):
     "Two-layer MLP `d_model → hidden → d_model` (hidden defaults to `d_model`)."
     def __init__(self, d_model: int, hidden: int | None = None):
@@ -36,13 +54,13 @@ class Predictor(nn.Module):
 
     def forward(self, h): return self.net(h)
 
-# %% ../nbs/03_losses.ipynb #c020
+# %% ../nbs/03_losses.ipynb #c024
 def layer_map(n_student: int, n_teacher: int) -> list[int]:
     "Teacher block for each student block: identity for equal depth, nearest relative depth otherwise."
     if n_student == n_teacher: return list(range(n_student))
     return [min(n_teacher - 1, max(0, math.floor((l + 1) * n_teacher / n_student + 0.5) - 1)) for l in range(n_student)]
 
-# %% ../nbs/03_losses.ipynb #c022
+# %% ../nbs/03_losses.ipynb #c026
 def alignment_loss(student_hiddens: list, teacher_hiddens: list, predictors, layers, mapping: list[int] | None = None) -> torch.Tensor:
     "Mean over `layers` of 1 − cos(q_l(h_S^l), sg(h_T^{f(l)})), each averaged over tokens."
     layers = list(layers)

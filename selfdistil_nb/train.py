@@ -218,6 +218,17 @@ def _check_vocab(model_cfg: ModelConfig, data: TokenData):
         raise ValueError(f"ModelConfig.vocab_size={model_cfg.vocab_size} is smaller than the {data.tokenizer.kind!r} "
                          f"tokenizer's vocabulary ({data.vocab_size}); set model.vocab_size >= {data.vocab_size}")
 
+def _git_commit() -> str | None:
+    "The current git commit of the working directory, if any (saved with results for provenance)."
+    import subprocess
+    try: return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError): return None
+
+def _compile_blocks(sd: SelfDistilT):
+    "torch.compile every block of student and teacher in place (state-dict keys unchanged; LayerDrop stays eager)."
+    for model in [sd.student] + ([sd.teacher.model] if sd.teacher is not None else []):
+        for block in model.blocks: block.compile()
+
 def _check_finite(losses: dict, step: int, last_ckpt: Path | None):
     if not torch.isfinite(losses['total']):
         terms = ', '.join(f"{k}={v.item():.4g}" for k, v in losses.items())
@@ -262,7 +273,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         _write_json(out / 'config.json', configs)
     log = _MetricsLog(out / 'metrics.jsonl' if out else None, start if resume else None)
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if device.type == 'cuda' else nullcontext()
-    loss_fn = torch.compile(sd) if tc.compile else sd
+    if tc.compile: _compile_blocks(sd)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
 
     def checkpoint(step):
@@ -298,7 +309,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         for _ in range(tc.grad_accum):
             x, y = get_batch(data['train'], tc.batch_size, tc.seq_len, gen, device)
             with autocast:
-                losses = loss_fn(x, y, step, tc.max_steps)
+                losses = sd(x, y, step, tc.max_steps)
             (losses['total'] / tc.grad_accum).backward()
             terms = {k: terms.get(k, 0.0) + v.detach() / tc.grad_accum for k, v in losses.items()}
         _check_finite(terms, step, last_ckpt)
@@ -319,7 +330,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     last_ckpt = checkpoint(tc.max_steps)
     summary = {'steps': tc.max_steps, 'final': final, 'tokens_per_s': tokens_seen / train_time if train_time else None,
                'train_s': train_time, 'wall_s': time.perf_counter() - t0, 'checkpoint': str(last_ckpt) if last_ckpt else None,
-               'configs': configs}
+               'configs': configs, 'git_commit': _git_commit(), 'torch': torch.__version__, 'threads': torch.get_num_threads()}
     if sample_prompt:
         prompt = torch.tensor([data.tokenizer.encode(sample_prompt)], device=device)
         ids = generate(sd.student, prompt, sample_tokens, top_k=200, vocab_size=data.vocab_size,
