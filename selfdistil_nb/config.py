@@ -68,6 +68,7 @@ class DistilConfig:
     use_ema: bool = True          # EMA-averaged teacher; False: the teacher is the current student (tau=0)
     use_freeze: bool = True       # progressive freezing of the lowest blocks
     use_layerdrop: bool = True    # LayerDrop in the student (probability from ModelConfig.layerdrop_p)
+    use_predictor: bool = True    # alignment through a predictor MLP q_l; False: the student state itself
     ema_decay: float = 0.99       # tau, the teacher's EMA decay
     ema_schedule: str = 'constant'  # 'constant', 'warmup' (tau ramps up from 0) or 'cosine' (BYOL, tau -> 1)
     ema_warmup_steps: int = 100   # steps of the 'warmup' schedule

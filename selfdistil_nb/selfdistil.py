@@ -25,8 +25,8 @@ class SelfDistilT(nn.Module):
         student_cfg = model_cfg if distil_cfg.use_layerdrop else replace(model_cfg, layerdrop_p=0.0)
         self.student = DecoderLM(student_cfg)
         self.teacher = EMATeacher(self.student, self._decay(0, 1)) if distil_cfg.needs_teacher else None
-        self.predictors = (nn.ModuleList(Predictor(model_cfg.d_model) for _ in range(model_cfg.n_layer))
-                           if distil_cfg.use_align else None)
+        make = (lambda: Predictor(model_cfg.d_model)) if distil_cfg.use_predictor else nn.Identity
+        self.predictors = nn.ModuleList(make() for _ in range(model_cfg.n_layer)) if distil_cfg.use_align else None
         self.register_buffer('frozen', torch.zeros((), dtype=torch.long))  # frozen depth, saved with the state
         self.layerdrop_generator = None  # set to share LayerDrop decisions across processes (DDP)
 

@@ -67,6 +67,14 @@ def _preset_wt2_cpu():
                         max_steps=600, lr=1e-3, min_lr=1e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
                         log_interval=20, ckpt_interval=200))
 
+def _preset_wt2_grid():
+    "The CPU protocol of the report's tables (`09_experiments`): small enough for dozens of runs."
+    return (ModelConfig(vocab_size=4096, n_layer=4, n_head=4, d_model=128, max_seq_len=128, dropout=0.1, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus='wikitext-2', tokenizer='bpe', bpe_vocab_size=4096, batch_size=16, seq_len=128,
+                        max_steps=600, lr=2e-3, min_lr=2e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
+                        log_interval=20, ckpt_interval=0))
+
 def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup):
     return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1, layerdrop_p=0.1),
             DistilConfig(),
@@ -78,6 +86,7 @@ PRESETS = {
     'tiny': _preset_tiny,
     'shakespeare-char': _preset_shakespeare_char,
     'wt2-cpu': _preset_wt2_cpu,
+    'wt2-grid': _preset_wt2_grid,
     'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500),
     'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000),
 }
