@@ -124,23 +124,22 @@ def flop_matched_steps(preset: str = 'wt2-grid', variant: str = 'selfdistil-t', 
     return round(t.max_steps * run_flops(m, d, t.seq_len, tps, t.max_steps) / run_flops(mb, db, tb.seq_len, tps, tb.max_steps))
 
 def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), preset: str = 'wt2-grid') -> list[RunSpec]:
-    "The CPU protocol's runs, seed by seed."
+    "The CPU protocol's runs: the main tables seed by seed, then the sweeps."
     specs = []
-    for seed in sorted(set(seeds) | set(sweep_seeds)):
-        if seed in seeds:
-            specs += [RunSpec('main', v, v, seed, preset=preset) for v in MAIN_VARIANTS]
-            specs.append(RunSpec('flop-matched', 'gpt-base-flop-matched', 'gpt-base', seed,
-                                 (f'train.max_steps={flop_matched_steps(preset)}',), preset))
-        if seed in sweep_seeds:
-            specs += [RunSpec('tau', f'tau-{t}', 'selfdistil-t', seed, (f'distil.ema_decay={t}',), preset) for t in (0.9, 0.999)]
-            specs += [RunSpec('temperature', f'T-{t}', 'selfdistil-t', seed, (f'distil.kd_temperature={t}',), preset) for t in (1.0, 4.0)]
-            specs += [RunSpec('freezing', 'early', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25'), preset),
-                      RunSpec('freezing', 'aggressive', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5'), preset)]
-            specs.append(RunSpec('layerdrop', 'p-0.05', 'selfdistil-t', seed, ('model.layerdrop_p=0.05',), preset))
-            specs += [RunSpec('scaling', f'{v}-d{d}', v, seed, (f'model.d_model={d}',), preset)
-                      for d in (64, 256) for v in ('gpt-base', 'selfdistil-t')]
-            specs.append(RunSpec('collapse', 'no-predictor-lsd1', 'selfdistil-t', seed, ('distil.use_predictor=false', 'distil.lambda_sd=1.0'), preset))
-            specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
+    for seed in seeds:
+        specs += [RunSpec('main', v, v, seed, preset=preset) for v in MAIN_VARIANTS]
+        specs.append(RunSpec('flop-matched', 'gpt-base-flop-matched', 'gpt-base', seed,
+                             (f'train.max_steps={flop_matched_steps(preset)}',), preset))
+    for seed in sweep_seeds:
+        specs += [RunSpec('tau', f'tau-{t}', 'selfdistil-t', seed, (f'distil.ema_decay={t}',), preset) for t in (0.9, 0.999)]
+        specs += [RunSpec('temperature', f'T-{t}', 'selfdistil-t', seed, (f'distil.kd_temperature={t}',), preset) for t in (1.0, 4.0)]
+        specs += [RunSpec('freezing', 'early', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25'), preset),
+                  RunSpec('freezing', 'aggressive', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5'), preset)]
+        specs.append(RunSpec('layerdrop', 'p-0.05', 'selfdistil-t', seed, ('model.layerdrop_p=0.05',), preset))
+        specs += [RunSpec('scaling', f'{v}-d{d}', v, seed, (f'model.d_model={d}',), preset)
+                  for d in (64, 256) for v in ('gpt-base', 'selfdistil-t')]
+        specs.append(RunSpec('collapse', 'no-predictor-lsd1', 'selfdistil-t', seed, ('distil.use_predictor=false', 'distil.lambda_sd=1.0'), preset))
+        specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
     return specs
 
 # %% ../nbs/09_experiments.ipynb #c019
