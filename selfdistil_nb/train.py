@@ -194,14 +194,50 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperatu
     return idx
 
 # %% ../nbs/07_train.ipynb #c018
-def _rng_state(gen: torch.Generator) -> dict:
-    st = {'torch': torch.get_rng_state(), 'data': gen.get_state()}
+def _rng_state(gen: torch.Generator, layerdrop_gen: torch.Generator) -> dict:
+    st = {'torch': torch.get_rng_state(), 'data': gen.get_state(), 'layerdrop': layerdrop_gen.get_state()}
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
-def _set_rng_state(st: dict, gen: torch.Generator):
-    torch.set_rng_state(st['torch']); gen.set_state(st['data'])
+def _set_rng_state(st: dict, gen: torch.Generator, layerdrop_gen: torch.Generator):
+    torch.set_rng_state(st['torch']); gen.set_state(st['data']); layerdrop_gen.set_state(st['layerdrop'])
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+
+def _dist_setup(device: str) -> tuple:
+    "`(rank, world_size, device)`; under `torchrun` (WORLD_SIZE > 1) also initialises torch.distributed."
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world == 1: return 0, 1, torch.device(device)
+    import torch.distributed as dist
+    rank, local = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', '0'))
+    dev = torch.device(f'cuda:{local}') if device.startswith('cuda') else torch.device('cpu')
+    if dev.type == 'cuda': torch.cuda.set_device(dev)
+    if not dist.is_initialized(): dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+    return rank, world, dev
+
+def _ddp(sd: SelfDistilT, world: int, device: torch.device):
+    "`sd` itself, or wrapped in DistributedDataParallel over its currently trainable parameters."
+    if world == 1: return sd
+    from torch.nn.parallel import DistributedDataParallel
+    dc = sd.distil_cfg
+    # skipped blocks (LayerDrop) and not-yet-aligned predictors get no gradient in some steps
+    unused = (dc.use_layerdrop and sd.student.cfg.layerdrop_p > 0) or (dc.use_align and dc.align_ramp > 0)
+    return DistributedDataParallel(sd, device_ids=[device.index] if device.type == 'cuda' else None,
+                                   broadcast_buffers=False, find_unused_parameters=unused)
+
+def _mean_over_ranks(terms: dict) -> dict:
+    "Average the scalar loss terms over all ranks (one small all-reduce)."
+    import torch.distributed as dist
+    v = torch.stack(list(terms.values())).float()
+    dist.all_reduce(v, op=dist.ReduceOp.SUM)
+    return dict(zip(terms, v / dist.get_world_size()))
+
+def _gather(obj, world: int) -> list:
+    "`obj` of every rank, in rank order (all ranks must call it)."
+    if world == 1: return [obj]
+    import torch.distributed as dist
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
 
 class _MetricsLog:
     "Appends one JSON object per line to `path` (if any) and keeps them in `rows`."
@@ -255,45 +291,58 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
           sample_prompt: str | None = None,  # text to continue at the end, for a quick look
           sample_tokens: int = 200) -> dict:
     "Train SelfDistil-T (or a variant) and return a summary with validation perplexities and throughput."
-    tc, device = train_cfg, torch.device(train_cfg.device)
+    tc = train_cfg
+    rank, world, device = _dist_setup(tc.device)
+    is_main = rank == 0
     out = Path(out_dir) if out_dir else None
     ckpt_path = out / 'checkpoints' / 'last.pt' if out else None
     configs = configs_to_dict(model_cfg, distil_cfg, tc)
     data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
     _check_vocab(model_cfg, data)
 
-    torch.manual_seed(tc.seed)
+    torch.manual_seed(tc.seed)                     # the same initial weights on every rank
     sd = SelfDistilT(model_cfg, distil_cfg).to(device)
+    layerdrop_gen = torch.Generator().manual_seed(tc.seed + 1)
+    sd.layerdrop_generator = layerdrop_gen         # the same LayerDrop decisions on every rank
+    torch.manual_seed(tc.seed + rank)              # dropout masks differ across ranks
     opt = make_optimizer(sd, tc)
     sched = lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr)
-    gen = torch.Generator().manual_seed(tc.seed)
+    gen = torch.Generator().manual_seed(tc.seed)   # data windows: one global batch, each rank takes its slice
     start, last_ckpt = 0, None
     if resume:
         ckpt = load_checkpoint(resume)
         diffs = config_mismatches(ckpt['configs'], configs)
         if diffs: raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
+        if len(ckpt['rng']) != world:
+            raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
         sd.load_state_dict(ckpt['model'])        # re-applies the frozen depth first
         drop_frozen_params(opt)
         opt.load_state_dict(ckpt['optimizer']); sched.load_state_dict(ckpt['scheduler'])
-        _set_rng_state(ckpt['rng'], gen)
+        _set_rng_state(ckpt['rng'][rank], gen, layerdrop_gen)
         start, last_ckpt = ckpt['step'], Path(resume)
-    if out:
+    if out and is_main:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / 'config.json', configs)
-    log = _MetricsLog(out / 'metrics.jsonl' if out else None, start if resume else None)
+    log = _MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if device.type == 'cuda' else nullcontext()
     if tc.compile: _compile_blocks(sd)
+    model = _ddp(sd, world, device)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
 
-    def checkpoint(step):
-        state = {'format': 1, 'step': step, 'configs': configs, 'model': sd.state_dict(), 'optimizer': opt.state_dict(),
-                 'scheduler': sched.state_dict(), 'rng': _rng_state(gen)}
-        return save_checkpoint(ckpt_path, state) if ckpt_path else None
+    def checkpoint(step):                          # every rank calls it (RNG states are gathered)
+        rng = _gather(_rng_state(gen, layerdrop_gen), world)
+        path = None
+        if ckpt_path and is_main:
+            state = {'format': 2, 'step': step, 'configs': configs, 'model': sd.state_dict(), 'optimizer': opt.state_dict(),
+                     'scheduler': sched.state_dict(), 'rng': rng}
+            path = save_checkpoint(ckpt_path, state)
+        if world > 1: torch.distributed.barrier()
+        return path or ckpt_path
 
-    def evaluate(step, max_batches):
+    def evaluate(step, max_batches):               # rank 0 only
         row = {'step': step, 'kind': 'eval', 'frozen': int(sd.frozen)}
-        for name, model in [('student', sd.student)] + ([('teacher', sd.teacher.model)] if sd.teacher else []):
-            r = evaluate_lm(model, data['validation'], max_batches=max_batches, words=data.words.get('validation'), **eval_kw)
+        for name, m in [('student', sd.student)] + ([('teacher', sd.teacher.model)] if sd.teacher else []):
+            r = evaluate_lm(m, data['validation'], max_batches=max_batches, words=data.words.get('validation'), **eval_kw)
             row.update({f'{name}_val_{k}': v for k, v in r.items() if k != 'tokens'})
             if not math.isfinite(r['loss']):
                 raise TrainingDiverged(f"non-finite {name} validation loss at step {step}; the last good checkpoint is {last_ckpt}")
@@ -302,12 +351,14 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
 
     sd.train()
     train_time, tokens_seen, t0 = 0.0, 0, time.perf_counter()
-    bar = tqdm(range(start, tc.max_steps), initial=start, total=tc.max_steps, disable=not progress, desc='train')
+    bar = tqdm(range(start, tc.max_steps), initial=start, total=tc.max_steps, disable=not (progress and is_main), desc='train')
     for step in bar:
         depth = int(sd.frozen)
-        if sd.freeze_for_step(step, tc.max_steps) != depth: drop_frozen_params(opt)
+        if sd.freeze_for_step(step, tc.max_steps) != depth:
+            drop_frozen_params(opt)
+            model = _ddp(sd, world, device)        # frozen parameters leave DDP's reducer
         resumed_here = resume and step == start
-        if step % tc.eval_interval == 0 and not resumed_here: evaluate(step, tc.eval_batches)
+        if is_main and step % tc.eval_interval == 0 and not resumed_here: evaluate(step, tc.eval_batches)
         if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not resumed_here: last_ckpt = checkpoint(step)
         if stop_at is not None and step >= stop_at:
             last_ckpt = checkpoint(step); bar.close()
@@ -315,31 +366,38 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
 
         t_step = time.perf_counter()
         terms = {}
-        for _ in range(tc.grad_accum):
-            x, y = get_batch(data['train'], tc.batch_size, tc.seq_len, gen, device)
-            with autocast:
-                losses = sd(x, y, step, tc.max_steps)
-            (losses['total'] / tc.grad_accum).backward()
+        for micro in range(tc.grad_accum):
+            x, y = get_batch(data['train'], tc.batch_size * world, tc.seq_len, gen, device)
+            x, y = x[rank * tc.batch_size:(rank + 1) * tc.batch_size], y[rank * tc.batch_size:(rank + 1) * tc.batch_size]
+            sync = nullcontext() if world == 1 or micro == tc.grad_accum - 1 else model.no_sync()
+            with sync:
+                with autocast:
+                    losses = model(x, y, step, tc.max_steps)
+                (losses['total'] / tc.grad_accum).backward()
             terms = {k: terms.get(k, 0.0) + v.detach() / tc.grad_accum for k, v in losses.items()}
+        if world > 1: terms = _mean_over_ranks(terms)   # the global batch's losses, the same on every rank
         _check_finite(terms, step, last_ckpt)
         if tc.grad_clip: torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], tc.grad_clip)
         lr = opt.param_groups[0]['lr']
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         sd.update_teacher(step, tc.max_steps)
         train_time += time.perf_counter() - t_step
-        tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum
+        tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
 
-        if step % tc.log_interval == 0 or step == tc.max_steps - 1:
+        if is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
             row = {k: round(v.item(), 6) for k, v in terms.items()}
             log(step=step, kind='train', lr=lr, frozen=int(sd.frozen), tokens_per_s=round(tokens_seen / train_time, 1), **row)
             bar.set_postfix(loss=f"{row['lm']:.3f}", frozen=int(sd.frozen))
     bar.close()
 
-    final = evaluate(tc.max_steps, max_batches=0)     # the whole validation split
+    final = evaluate(tc.max_steps, max_batches=0) if is_main else None   # the whole validation split
     last_ckpt = checkpoint(tc.max_steps)
+    teacher_sums = _gather(sum(p.double().sum().item() for p in sd.teacher.parameters()) if sd.teacher else None, world)
+    if not is_main: return None
     summary = {'steps': tc.max_steps, 'final': final, 'tokens_per_s': tokens_seen / train_time if train_time else None,
                'train_s': train_time, 'wall_s': time.perf_counter() - t0, 'checkpoint': str(last_ckpt) if last_ckpt else None,
-               'configs': configs, 'git_commit': _git_commit(), 'torch': torch.__version__, 'threads': torch.get_num_threads()}
+               'configs': configs, 'git_commit': _git_commit(), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+               'world_size': world, 'teacher_checksum_per_rank': teacher_sums}
     if sample_prompt:
         prompt = torch.tensor([data.tokenizer.encode(sample_prompt)], device=device)
         ids = generate(sd.student, prompt, sample_tokens, top_k=200, vocab_size=data.vocab_size,
@@ -363,6 +421,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--out', help="output folder (default: runs/PRESET-VARIANT-sSEED)")
     p.add_argument('--max-steps', type=int, help="optimizer steps (train.max_steps)")
     p.add_argument('--resume', help="checkpoint to continue from")
+    p.add_argument('--stop-at', type=int, help="save a checkpoint and stop before this step (continue later with --resume)")
     p.add_argument('--seed', type=int, help="random seed (train.seed)")
     p.add_argument('--device', help="cpu, cuda, cuda:1, … (train.device)")
     p.add_argument('--set', dest='overrides', nargs='+', action='extend', default=[], metavar='SECTION.FIELD=VALUE',
@@ -402,10 +461,12 @@ def train_cli(argv: list | None = None):
     out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                  resume=args.resume, progress=not args.no_progress, sample_prompt=args.prompt or None)
+                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None)
     except ValueError as e: parser.error(str(e))
     except (CorpusNotFoundError, CheckpointError, TrainingDiverged) as e:
         print(f"selfdistil_train: error: {e}", file=sys.stderr); sys.exit(1)
+    if s is None: return                                    # not rank 0
+    if 'stopped_at' in s: print(f"stopped before step {s['stopped_at']}; continue with --resume {s['checkpoint']}"); return
     print('\n'.join(_summary_lines(s) + [f"results in {out}"]))
 
 # %% ../nbs/07_train.ipynb #c036
