@@ -26,7 +26,7 @@ from .selfdistil import SelfDistilT
 # %% auto #0
 __all__ = ['VARIANTS', 'PRESETS', 'variant_config', 'preset_configs', 'make_optimizer', 'drop_frozen_params', 'CheckpointError',
            'TrainingDiverged', 'save_checkpoint', 'load_checkpoint', 'config_mismatches', 'evaluate_lm', 'generate',
-           'train', 'train_cli']
+           'train', 'tune_cpu_allocator', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c006
 _ALL_ON = dict(use_kd=True, use_align=True, use_ema=True, use_freeze=True, use_layerdrop=True)
@@ -408,6 +408,15 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     return summary
 
 # %% ../nbs/07_train.ipynb #c034
+def tune_cpu_allocator() -> bool:
+    "Make glibc keep freed memory (no mmap for large blocks, no trimming); returns False where unsupported."
+    import ctypes
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False
+    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+    return all(libc.mallopt(opt, val) == 1 for opt, val in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1), (M_TOP_PAD, 2 ** 28)))
+
+# %% ../nbs/07_train.ipynb #c036
 class _Parser(argparse.ArgumentParser):
     def error(self, message):           # one line, status 2
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -450,11 +459,12 @@ def _summary_lines(s: dict) -> list[str]:
     if s.get('sample'): lines += ['sample:', s['sample']]
     return lines
 
-# %% ../nbs/07_train.ipynb #c035
+# %% ../nbs/07_train.ipynb #c037
 def train_cli(argv: list | None = None):
     "Entry point of `selfdistil_train`."
     parser = _parser()
     args = parser.parse_args(argv)
+    tune_cpu_allocator()
     try: model_cfg, distil_cfg, train_cfg = _cli_configs(args)
     except (ValueError, CheckpointError) as e: parser.error(str(e))
     variant = args.variant if args.preset else 'resumed'
@@ -469,6 +479,6 @@ def train_cli(argv: list | None = None):
     if 'stopped_at' in s: print(f"stopped before step {s['stopped_at']}; continue with --resume {s['checkpoint']}"); return
     print('\n'.join(_summary_lines(s) + [f"results in {out}"]))
 
-# %% ../nbs/07_train.ipynb #c036
+# %% ../nbs/07_train.ipynb #c038
 if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train`, not a notebook kernel
     train_cli()
