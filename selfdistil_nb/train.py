@@ -362,6 +362,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not resumed_here: last_ckpt = checkpoint(step)
         if stop_at is not None and step >= stop_at:
             last_ckpt = checkpoint(step); bar.close()
+            if not is_main: return None
             return {'stopped_at': step, 'checkpoint': str(last_ckpt) if last_ckpt else None, 'history': log.rows}
 
         t_step = time.perf_counter()
@@ -475,6 +476,8 @@ def train_cli(argv: list | None = None):
     except ValueError as e: parser.error(str(e))
     except (CorpusNotFoundError, CheckpointError, TrainingDiverged) as e:
         print(f"selfdistil_train: error: {e}", file=sys.stderr); sys.exit(1)
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     if s is None: return                                    # not rank 0
     if 'stopped_at' in s: print(f"stopped before step {s['stopped_at']}; continue with --resume {s['checkpoint']}"); return
     print('\n'.join(_summary_lines(s) + [f"results in {out}"]))
