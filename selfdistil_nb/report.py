@@ -16,7 +16,7 @@ import pandas as pd
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'load_records', 'records_frame', 'summarize', 'fmt', 'verdict', 'side_by_side',
            'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning', 'plot_points']
 
-# %% ../nbs/10_report.ipynb #c006
+# %% ../nbs/10_report.ipynb #c007
 RECORD_COLUMNS = ['experiment', 'label', 'seed', 'ppl', 'ppl_word', 'ece', 'prune', 'accuracy', 'teacher_ppl', 'tflops', 'train_s', 'tokens_per_s']
 
 def load_records(results_dir='../results', experiment: str | None = None) -> list[dict]:
@@ -35,7 +35,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
                      'train_s': r['train']['train_s'], 'tokens_per_s': r['train']['tokens_per_s']})
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
-# %% ../nbs/10_report.ipynb #c008
+# %% ../nbs/10_report.ipynb #c009
 def summarize(df: pd.DataFrame, labels: list, metrics=('ppl', 'ece', 'prune')) -> pd.DataFrame:
     "Mean, std and seed count of `metrics` for each label, in the order of `labels` (missing labels skipped)."
     rows = []
@@ -64,7 +64,7 @@ def verdict(base, new, lower_is_better: bool = True, what: str = 'effect') -> st
     if abs(diff) <= 2 * se: return f"not reproduced: {effect}, within seed noise"
     return f"reproduced: {effect}" if better else f"not reproduced: {effect}, the opposite of the claim"
 
-# %% ../nbs/10_report.ipynb #c011
+# %% ../nbs/10_report.ipynb #c012
 REPORT = {
     'table1': {'gpt-base': (34.5, 5.2, 5.2), 'kd-only': (32.8, 4.9, 4.9), 'ema-only': (32.3, 4.6, 3.6), 'selfdistil-t': (31.7, 3.9, 2.2)},
     'table2': {'selfdistil-t': (31.7, 3.9, 2.2), 'no-align': (32.5, 4.5, 3.1), 'no-freeze': (32.2, 4.3, 2.7),
@@ -83,12 +83,13 @@ def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune
         row = {'row': key}
         for i, m in enumerate(metrics):
             row[f'{m} (report)'] = theirs[i] if i < len(theirs) else None
-            row[f'{m} (ours)'] = fmt(ours.loc[lab, m], ours.loc[lab, f'{m}_std']) if lab in ours.index else 'not run'
+            if m not in ours.columns: row[f'{m} (ours)'] = '—'
+            else: row[f'{m} (ours)'] = fmt(ours.loc[lab, m], ours.loc[lab, f'{m}_std']) if lab in ours.index else 'not run'
         row['seeds'] = int(ours.loc[lab, 'n']) if lab in ours.index else 0
         rows.append(row)
     return pd.DataFrame(rows).set_index('row')
 
-# %% ../nbs/10_report.ipynb #c013
+# %% ../nbs/10_report.ipynb #c015
 def save_table(df: pd.DataFrame, name: str, figures_dir='../figures') -> list[Path]:
     "Write `df` as `name.md` and `name.csv` into `figures_dir`."
     d = Path(figures_dir); d.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,7 @@ def save_figure(fig, name: str, figures_dir='../figures', dpi: int = 120) -> Pat
     fig.savefig(path, dpi=dpi, bbox_inches='tight')
     return path
 
-# %% ../nbs/10_report.ipynb #c015
+# %% ../nbs/10_report.ipynb #c017
 def _ax(ax, figsize=(5, 3.5)):
     if ax is None: fig, ax = plt.subplots(figsize=figsize)
     return ax.figure, ax
