@@ -36,7 +36,8 @@ def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
 # %% ../nbs/11_benchmarks.ipynb #c008
-def _cases(preset: str, device) -> dict:
+def _cases(preset: str, device, only: tuple | None = None) -> dict:
+    "The benchmark's training steps (`only`: build just these), each with its own model and optimizer."
     m, d, t = preset_configs(preset)
     L = m.n_layer
     full = variant_config('selfdistil-t', d)
@@ -47,6 +48,7 @@ def _cases(preset: str, device) -> dict:
              'selfdistil-t 50% frozen': (replace(full, use_layerdrop=False), round(0.5 * L))}
     out = {}
     for name, (dc, depth) in cases.items():
+        if only is not None and name not in only: continue
         torch.manual_seed(0)
         sd = SelfDistilT(m, replace(dc, align_ramp=0.0)).to(device).train()   # every layer aligned: the costly case
         sd.freeze_(depth)
@@ -128,7 +130,7 @@ def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
     def sample():
         while not stop.is_set(): peak[0] = max(peak[0], _rss_mb()); time.sleep(0.001)
     sampler = threading.Thread(target=sample, daemon=True); sampler.start()
-    c = _cases(preset, device)[case]
+    c = _cases(preset, device, only=(case,))[case]          # this case's model alone counts
     m, _, t = preset_configs(preset)
     if torch.device(device).type == 'cuda': torch.cuda.reset_peak_memory_stats()
     for _ in range(steps):
