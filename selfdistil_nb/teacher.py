@@ -39,10 +39,10 @@ class EMATeacher(nn.Module):
     @torch.no_grad()
     def update(self, student: DecoderLM, decay: float | None = None):
         "θ_T ← decay·θ_T + (1 − decay)·θ_S, in place (default decay: `self.decay`)."
-        t_params, s_params = list(self.model.parameters()), list(student.parameters())
-        if [p.shape for p in t_params] != [p.shape for p in s_params]:
+        t, s = self.model, student     # the ways a student can change structure: untying, pruning
+        if (t.is_tied, len(t.blocks), t.cfg.d_model) != (s.is_tied, len(s.blocks), s.cfg.d_model):
             raise ValueError("EMATeacher.update: student and teacher parameters differ in number or shape "
-                             f"({len(s_params)} vs {len(t_params)}); untie or prune both alike")
+                             f"(tied {s.is_tied} vs {t.is_tied}, {len(s.blocks)} vs {len(t.blocks)} blocks); untie or prune both alike")
         if decay is not None and decay != self.decay:
             self.decay = decay
             self.averaged.multi_avg_fn = get_ema_multi_avg_fn(decay)
