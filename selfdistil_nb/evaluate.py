@@ -16,7 +16,7 @@ from .schedules import align_start, frozen_depth
 
 # %% auto #0
 __all__ = ['ECE_BINS', 'PRUNE_STRATEGIES', 'evaluate', 'blocks_to_keep', 'prune_k', 'prune_degradation', 'step_flops_per_token',
-           'run_flops']
+           'cumulative_flops', 'run_flops']
 
 # %% ../nbs/08_evaluate.ipynb #c006
 ECE_BINS = 10
@@ -87,15 +87,20 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     head = flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
     student = (1 - p) * (L * block + 2 * (L - depth) * block) + 3 * head
     teacher = (L * block + head) if distil_cfg.needs_teacher else 0.0
-    n_align = (L if aligned is None else aligned) if distil_cfg.use_align else 0
+    n_align = (L if aligned is None else aligned) if distil_cfg.use_align and distil_cfg.use_predictor else 0
     predictors = n_align * 3 * 2 * (2 * C * C)                  # two C×C matmuls, forward + backward
     return student + teacher + predictors
 
-def run_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int, steps: int) -> float:
-    "Total training FLOPs of a run of `steps` optimizer steps, following the freezing and alignment schedules."
-    dc, L, total = distil_cfg, model_cfg.n_layer, 0.0
+def cumulative_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int, steps: int) -> list[float]:
+    "Training FLOPs spent after each of the `steps` optimizer steps, following the freezing and alignment schedules."
+    dc, L, total, out = distil_cfg, model_cfg.n_layer, 0.0, []
     for step in range(steps):
         depth = frozen_depth(step, steps, dc.freeze_milestones, dc.freeze_fracs, L) if dc.use_freeze else 0
         aligned = L - max(align_start(step, steps, L, dc.align_ramp), depth)
         total += step_flops_per_token(model_cfg, dc, seq_len, depth, aligned) * tokens_per_step
-    return total
+        out.append(total)
+    return out
+
+def run_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int, steps: int) -> float:
+    "Total training FLOPs of a run of `steps` optimizer steps."
+    return cumulative_flops(model_cfg, distil_cfg, seq_len, tokens_per_step, steps)[-1] if steps > 0 else 0.0

@@ -123,8 +123,8 @@ def flop_matched_steps(preset: str = 'wt2-grid', variant: str = 'selfdistil-t', 
     tps = t.batch_size * t.seq_len * t.grad_accum
     return round(t.max_steps * run_flops(m, d, t.seq_len, tps, t.max_steps) / run_flops(mb, db, tb.seq_len, tps, tb.max_steps))
 
-def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), preset: str = 'wt2-grid') -> list[RunSpec]:
-    "The CPU protocol's runs: the main tables seed by seed, then the sweeps."
+def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset: str = 'wt2-grid') -> list[RunSpec]:
+    "The CPU protocol's runs: the main tables seed by seed, then the sweeps, then the collapse pair."
     specs = []
     for seed in seeds:
         specs += [RunSpec('main', v, v, seed, preset=preset) for v in MAIN_VARIANTS]
@@ -138,6 +138,7 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), preset: str = 'wt2-grid') -> lis
         specs.append(RunSpec('layerdrop', 'p-0.05', 'selfdistil-t', seed, ('model.layerdrop_p=0.05',), preset))
         specs += [RunSpec('scaling', f'{v}-d{d}', v, seed, (f'model.d_model={d}',), preset)
                   for d in (64, 256) for v in ('gpt-base', 'selfdistil-t')]
+    for seed in collapse_seeds:
         specs.append(RunSpec('collapse', 'no-predictor-lsd1', 'selfdistil-t', seed, ('distil.use_predictor=false', 'distil.lambda_sd=1.0'), preset))
         specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
     return specs

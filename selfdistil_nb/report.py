@@ -11,12 +11,29 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from .config import configs_from_dict
+from .evaluate import cumulative_flops
 
 # %% auto #0
-__all__ = ['RECORD_COLUMNS', 'REPORT', 'load_records', 'records_frame', 'summarize', 'fmt', 'verdict', 'side_by_side',
-           'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning', 'plot_points']
+__all__ = ['RECORD_COLUMNS', 'REPORT', 'run_tflops', 'compute_curve', 'load_records', 'records_frame', 'summarize', 'fmt',
+           'verdict', 'side_by_side', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning',
+           'plot_compute_curves', 'plot_points']
 
 # %% ../nbs/10_report.ipynb #c007
+def _cumulative_tflops(record: dict) -> list[float]:
+    m, d, t = configs_from_dict(record['configs'])
+    return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
+
+def run_tflops(record: dict) -> float:
+    "Training TFLOPs of a run, counted from its saved configs (`08_evaluate.run_flops`)."
+    return _cumulative_tflops(record)[-1]
+
+def compute_curve(record: dict, key: str = 'student_val_ppl') -> tuple[list, list]:
+    "Training TFLOPs spent by each evaluation of a run, and the evaluated `key` there (from the run's saved configs)."
+    cum = _cumulative_tflops(record)
+    ev = [e for e in record['curves']['eval'] if key in e]
+    return [cum[e['step'] - 1] if e['step'] > 0 else 0.0 for e in ev], [e[key] for e in ev]
+
 RECORD_COLUMNS = ['experiment', 'label', 'seed', 'ppl', 'ppl_word', 'ece', 'prune', 'accuracy', 'teacher_ppl', 'tflops', 'train_s', 'tokens_per_s']
 
 def load_records(results_dir='../results', experiment: str | None = None) -> list[dict]:
@@ -25,13 +42,13 @@ def load_records(results_dir='../results', experiment: str | None = None) -> lis
     return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(pattern)) if p.parent.name not in ('train', 'bench')]
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
-    "One row per run: the tables' metrics (ECE and pruning in %)."
+    "One row per run: the tables' metrics (ECE and pruning in %; training TFLOPs counted from the run's configs)."
     rows = []
     for r in records:
         rows.append({'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'],
                      'ppl': r['student']['ppl'], 'ppl_word': r['student'].get('ppl_word'), 'ece': 100 * r['student']['ece'],
                      'prune': r['prune_degradation_pct'], 'accuracy': 100 * r['student']['accuracy'],
-                     'teacher_ppl': (r['teacher'] or {}).get('ppl'), 'tflops': r['train']['flops'] / 1e12,
+                     'teacher_ppl': (r['teacher'] or {}).get('ppl'), 'tflops': run_tflops(r),
                      'train_s': r['train']['train_s'], 'tokens_per_s': r['train']['tokens_per_s']})
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
@@ -56,11 +73,14 @@ def verdict(base, new, lower_is_better: bool = True, what: str = 'effect') -> st
     "Verdict on the claim that `new` improves on `base` (arrays over seeds)."
     base, new = np.asarray(base, float), np.asarray(new, float)
     diff = new.mean() - base.mean()
-    if len(base) < 2 or len(new) < 2:
+    if len(base) < 2 and len(new) < 2:
         return f"not testable at this scale (one seed): {what} {diff:+.2f}"
-    se = math.sqrt(base.var(ddof=1) / len(base) + new.var(ddof=1) / len(new))
+    if min(len(base), len(new)) < 2:     # one seed on one side: its noise is taken to be the other side's seed spread
+        multi = base if len(base) > 1 else new
+        se, note = multi.std(ddof=1) * math.sqrt(1 + 1 / len(multi)), ', the single run assumed to share that spread'
+    else: se, note = math.sqrt(base.var(ddof=1) / len(base) + new.var(ddof=1) / len(new)), ''
     better = diff < 0 if lower_is_better else diff > 0
-    effect = f"{what} {diff:+.2f} ± {se:.2f} (s.e., {len(base)} vs {len(new)} seeds)"
+    effect = f"{what} {diff:+.2f} ± {se:.2f} (s.e., {len(base)} vs {len(new)} seeds{note})"
     if abs(diff) <= 2 * se: return f"not reproduced: {effect}, within seed noise"
     return f"reproduced: {effect}" if better else f"not reproduced: {effect}, the opposite of the claim"
 
@@ -144,6 +164,17 @@ def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
         ax.plot(ks, np.mean([[v for _, v in pts] for pts in runs], 0), marker='o', label=lab)
     ax.set_yscale('log'); ax.set_xlabel('blocks removed'); ax.set_ylabel('perplexity increase (%)')
     ax.set_title(strategy, fontsize=9); ax.legend(fontsize=7)
+    return fig
+
+def plot_compute_curves(records: list[dict], ax=None, key: str = 'student_val_ppl', skip_first: bool = True):
+    "Validation perplexity against cumulative training TFLOPs, one line per label (mean over seeds)."
+    fig, ax = _ax(ax)
+    by = {}
+    for r in records: by.setdefault(r['label'], []).append(compute_curve(r, key))
+    for lab, runs in by.items():
+        n = min(len(x) for x, _ in runs); i0 = 1 if skip_first and n > 1 else 0
+        ax.plot(np.mean([x[i0:n] for x, _ in runs], 0), np.mean([y[i0:n] for _, y in runs], 0), marker='.', label=lab)
+    ax.set_yscale('log'); ax.set_xlabel('cumulative training TFLOPs'); ax.set_ylabel('validation perplexity'); ax.legend(fontsize=7)
     return fig
 
 def plot_points(df: pd.DataFrame, x: str, y: str, ax=None, label_col: str = 'label', xlabel=None, ylabel=None):
