@@ -162,6 +162,7 @@ def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
     for lab, runs in by.items():
         ks = [k for k, _ in runs[0]]
         ax.plot(ks, np.mean([[v for _, v in pts] for pts in runs], 0), marker='o', label=lab)
+        ax.set_xticks(ks)
     ax.set_yscale('log'); ax.set_xlabel('blocks removed'); ax.set_ylabel('perplexity increase (%)')
     ax.set_title(strategy, fontsize=9); ax.legend(fontsize=7)
     return fig
