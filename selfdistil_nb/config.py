@@ -69,6 +69,9 @@ class DistilConfig:
     use_freeze: bool = True       # progressive freezing of the lowest blocks
     use_layerdrop: bool = True    # LayerDrop in the student (probability from ModelConfig.layerdrop_p)
     use_predictor: bool = True    # alignment through a predictor MLP q_l; False: the student state itself
+    freeze_embedding: bool = True # freezing also freezes the input embedding (so backward stops at the frozen prefix)
+    fixed_teacher: bool = False   # the teacher is a separately trained model (teacher_checkpoint), never updated
+    teacher_checkpoint: str = ''  # with fixed_teacher: a training checkpoint whose student becomes the teacher
     ema_decay: float = 0.99       # tau, the teacher's EMA decay
     ema_schedule: str = 'constant'  # 'constant', 'warmup' (tau ramps up from 0) or 'cosine' (BYOL, tau -> 1)
     ema_warmup_steps: int = 100   # steps of the 'warmup' schedule
@@ -98,12 +101,14 @@ class DistilConfig:
         _check(all(a < b for a, b in zip(ms, ms[1:])), f"DistilConfig.freeze_milestones must be strictly increasing, got {ms}")
         _check(all(0 <= f < 1 for f in fs), f"DistilConfig.freeze_fracs must lie in [0, 1), got {fs}")
         _check(all(a <= b for a, b in zip(fs, fs[1:])), f"DistilConfig.freeze_fracs must be non-decreasing, got {fs}")
+        _check(not (self.fixed_teacher and self.use_ema),
+               "DistilConfig.fixed_teacher and use_ema exclude each other: a fixed teacher is never averaged")
 
     @property
-    def needs_teacher(self) -> bool: return self.use_kd or self.use_align
+    def needs_teacher(self) -> bool: return self.use_kd or self.use_align or self.fixed_teacher
 
 # %% ../nbs/00_config.ipynb #c016
-CORPUS_NAMES = ('tinyshakespeare', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103', 'wikitext-103-raw', 'openwebtext')
+CORPUS_NAMES = ('tinyshakespeare', 'tinyshakespeare-90-5-5', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103', 'wikitext-103-raw', 'openwebtext')
 TOKENIZER_KINDS = ('char', 'bpe', 'gpt2')
 
 @dataclass
@@ -129,6 +134,7 @@ class TrainConfig:
     ckpt_interval: int = 500      # steps between checkpoints (0: only at the end)
     seed: int = 1337
     compile: bool = False         # torch.compile the student and teacher
+    keep_best: bool = False       # also keep the checkpoint of the lowest validation loss (checkpoints/best.pt)
     device: str = 'cpu'
 
     def __post_init__(self):
@@ -171,7 +177,9 @@ def _parse_value(cls, name: str, text: str):
         if isinstance(current, int): return int(text)
         if isinstance(current, float): return float(text)
         if isinstance(current, tuple): return tuple(float(x) for x in text.split(',') if x.strip())
-    except ValueError: raise ValueError(f"{cls.__name__}.{name} expects a {type(current).__name__}, got {text!r}") from None
+    except ValueError:
+        kind = 'comma-separated list of numbers' if isinstance(current, tuple) else type(current).__name__
+        raise ValueError(f"{cls.__name__}.{name} expects a {kind}, got {text!r}") from None
     return text
 
 # %% ../nbs/00_config.ipynb #c022

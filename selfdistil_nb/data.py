@@ -6,7 +6,11 @@
 from __future__ import annotations
 import json
 import os
+import sys
 import hashlib
+import itertools
+import shutil
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -14,32 +18,44 @@ import torch
 from .config import CORPUS_NAMES, TOKENIZER_KINDS
 
 # %% auto #0
-__all__ = ['CORPORA', 'CorpusNotFoundError', 'CorpusSpec', 'resolve_data_dir', 'load_corpus', 'CharTokenizer', 'HFTokenizer',
-           'load_tokenizer', 'get_tokenizer', 'TokenData', 'cache_root', 'count_words', 'prepare_tokens', 'get_batch',
-           'eval_batches']
+__all__ = ['SPLIT_BY', 'CORPORA', 'CorpusNotFoundError', 'DataError', 'CorpusSpec', 'resolve_data_dir', 'load_corpus',
+           'CharTokenizer', 'HFTokenizer', 'load_tokenizer', 'get_tokenizer', 'TokenData', 'cache_root', 'count_words',
+           'prepare_tokens', 'get_batch', 'eval_batches']
 
 # %% ../nbs/06_data.ipynb #c006
 class CorpusNotFoundError(FileNotFoundError):
     "A corpus is neither in the local data directory nor reachable on the hub."
 
+class DataError(RuntimeError):
+    "The data exist but cannot be used as asked (e.g. a split shorter than one window)."
+
+SPLIT_BY = ('', 'chars', 'documents')
+
 @dataclass(frozen=True)
 class CorpusSpec:
-    "Where a corpus lives: on the hub and on disk."
+    "Where a corpus lives (on the hub and on disk) and how its splits are made."
     hub: tuple                  # (dataset path, config name) for `datasets.load_dataset`
     files: dict                 # split -> local file name ('*.txt': a folder of documents)
     folders: tuple              # sub-folders of data_dir to look in (data_dir itself is tried too)
-    train_frac: float = 0.0     # single-text corpora: leading fraction used for training (0: splits given)
+    split_by: str = ''          # '': splits given; 'chars': one text cut by characters; 'documents': random hold-out
+    fractions: tuple = ()       # 'chars': (train, validation[, test]) fractions; 'documents': (train,)
     word_level: bool = False    # count words per split (WikiText: per-word perplexity)
+    def __post_init__(self):
+        if self.split_by not in SPLIT_BY: raise ValueError(f"CorpusSpec.split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
+        if self.split_by and not (self.fractions and abs(sum(self.fractions) - 1) < 1e-9 or self.split_by == 'documents'):
+            raise ValueError(f"CorpusSpec.fractions must add up to 1, got {self.fractions}")
 
 _WT = {'train': 'wiki.train.tokens', 'validation': 'wiki.valid.tokens', 'test': 'wiki.test.tokens'}
 _WT_RAW = {k: v.replace('.tokens', '.raw') for k, v in _WT.items()}
+_SHAKESPEARE = (('karpathy/tiny_shakespeare', None), {'train': 'input.txt'}, ('tinyshakespeare', 'tiny_shakespeare', 'shakespeare_char'))
 CORPORA = {
     'wikitext-2': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-v1'), _WT, ('wikitext-2', 'wikitext-2-v1'), word_level=True),
     'wikitext-2-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-raw-v1'), _WT_RAW, ('wikitext-2-raw', 'wikitext-2-raw-v1', 'wikitext-2'), word_level=True),
     'wikitext-103': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-v1'), _WT, ('wikitext-103', 'wikitext-103-v1'), word_level=True),
     'wikitext-103-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-raw-v1'), _WT_RAW, ('wikitext-103-raw', 'wikitext-103-raw-v1', 'wikitext-103'), word_level=True),
-    'tinyshakespeare': CorpusSpec(('karpathy/tiny_shakespeare', None), {'train': 'input.txt'}, ('tinyshakespeare', 'tiny_shakespeare', 'shakespeare_char'), train_frac=0.9),
-    'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',), train_frac=0.9995),
+    'tinyshakespeare': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.1)),
+    'tinyshakespeare-90-5-5': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.05, 0.05)),
+    'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',), split_by='documents', fractions=(0.9995,)),
 }
 assert set(CORPORA) == set(CORPUS_NAMES)
 
@@ -57,36 +73,51 @@ def _local_folder(spec: CorpusSpec, data_dir: Path | None) -> Path | None:
     if data_dir is None: return None
     return next((f for f in [data_dir / s for s in spec.folders] + [data_dir] if _has_files(f, spec)), None)
 
-def _missing(name: str, data_dir: Path | None, hub_error: Exception) -> CorpusNotFoundError:
+def _not_in_data_dir(name: str, data_dir: Path) -> CorpusNotFoundError:
+    "An explicit data directory that does not hold the corpus: no fallback to the hub, say where we looked."
     spec = CORPORA[name]
-    where = f"{data_dir} (and its sub-folders {', '.join(spec.folders)})" if data_dir else "no data directory given"
+    state = "does not exist" if not data_dir.is_dir() else "has no copy of it"
     return CorpusNotFoundError(
-        f"corpus {name!r} not found: the local data directory has no copy [{where}] and the Hugging Face hub "
+        f"corpus {name!r} not found: the data directory {data_dir} {state} (looked for {', '.join(spec.files.values())} "
+        f"in it and in its sub-folders {', '.join(spec.folders)}). A data directory given as an argument or in "
+        f"SELFDISTIL_DATA_DIR is used alone, so the Hugging Face hub dataset {spec.hub[0]!r} was not tried: put the files "
+        "there, or give no data directory to download the corpus by name.")
+
+def _missing(name: str, hub_error: Exception) -> CorpusNotFoundError:
+    spec = CORPORA[name]
+    return CorpusNotFoundError(
+        f"corpus {name!r} not found: no data directory was given and the Hugging Face hub "
         f"dataset {spec.hub[0]!r} could not be loaded ({type(hub_error).__name__}: {str(hub_error).splitlines()[0][:160]}). "
         f"Either put {', '.join(spec.files.values())} in a folder and pass it as data_dir (or set SELFDISTIL_DATA_DIR), "
         f"or connect to the internet so that `datasets` can download {spec.hub[0]!r}.")
+
+def _local_files(name: str, data_dir) -> dict | None:
+    "split -> local path(s) of corpus `name`; None without a data directory; an error if it lacks the corpus."
+    spec, data_dir = CORPORA[name], resolve_data_dir(data_dir)
+    if data_dir is None: return None
+    folder = _local_folder(spec, data_dir)
+    if folder is None: raise _not_in_data_dir(name, data_dir)
+    return {split: str(folder / f) if '*' not in f else sorted(str(p) for p in folder.glob(f)) for split, f in spec.files.items()}
 
 # %% ../nbs/06_data.ipynb #c008
 def load_corpus(name: str, data_dir=None):
     "Text of corpus `name` as a `datasets.DatasetDict` with splits train/validation[/test] and column 'text'."
     import datasets
     if name not in CORPORA: raise ValueError(f"unknown corpus {name!r}: use one of {list(CORPORA)}")
-    spec, data_dir = CORPORA[name], resolve_data_dir(data_dir)
-    folder = _local_folder(spec, data_dir)
-    if folder is not None:
-        files = {split: str(folder / f) if '*' not in f else sorted(str(p) for p in folder.glob(f)) for split, f in spec.files.items()}
+    spec, files = CORPORA[name], _local_files(name, data_dir)
+    if files is not None:
         ds = datasets.load_dataset('text', data_files=files, keep_linebreaks=True,
-                                   sample_by='document' if spec.train_frac else 'line')
+                                   sample_by='document' if spec.split_by else 'line')
     else:
         try: ds = datasets.load_dataset(*[a for a in spec.hub if a])
-        except Exception as e: raise _missing(name, data_dir, e) from None
-    if name == 'tinyshakespeare':   # one text, split by characters as nanoGPT does
+        except Exception as e: raise _missing(name, e) from None
+    if spec.split_by == 'chars':    # one text, cut by characters as nanoGPT does
         text = ''.join(t for split in ds for t in ds[split]['text'])
-        n = int(len(text) * spec.train_frac)
-        return datasets.DatasetDict({'train': datasets.Dataset.from_dict({'text': [text[:n]]}),
-                                     'validation': datasets.Dataset.from_dict({'text': [text[n:]]})})
-    if 'validation' not in ds:      # a pile of documents: hold a small random part out
-        ds = ds['train'].train_test_split(test_size=1 - spec.train_frac, seed=2357, shuffle=True)
+        cuts = [0] + [int(len(text) * c) for c in itertools.accumulate(spec.fractions[:-1])] + [len(text)]
+        names = ('train', 'validation', 'test')[:len(spec.fractions)]
+        return datasets.DatasetDict({s: datasets.Dataset.from_dict({'text': [text[a:b]]}) for s, a, b in zip(names, cuts, cuts[1:])})
+    if spec.split_by == 'documents':  # a pile of documents: hold a small random part out
+        ds = ds['train'].train_test_split(test_size=1 - spec.fractions[0], seed=2357, shuffle=True)
         ds['validation'] = ds.pop('test')
     return ds
 
@@ -128,11 +159,16 @@ def load_tokenizer(folder: Path):
     return CharTokenizer(json.loads((folder / 'tokenizer.json').read_text())['chars'])
 
 # %% ../nbs/06_data.ipynb #c017
+def _gpt2_folder(data_dir: Path | None) -> Path | None:
+    "The folder of `data_dir` holding GPT-2's vocab.json + merges.txt, if any."
+    for d in ([data_dir / 'gpt2-tokenizer', data_dir / 'gpt2', data_dir] if data_dir else []):
+        if (d / 'vocab.json').exists() and (d / 'merges.txt').exists(): return d
+    return None
+
 def _gpt2_tokenizer(data_dir: Path | None) -> HFTokenizer:
     from transformers import GPT2TokenizerFast
-    for d in ([data_dir / 'gpt2-tokenizer', data_dir / 'gpt2', data_dir] if data_dir else []):
-        if (d / 'vocab.json').exists() and (d / 'merges.txt').exists():
-            return HFTokenizer(GPT2TokenizerFast.from_pretrained(str(d)).backend_tokenizer, 'gpt2')
+    d = _gpt2_folder(data_dir)
+    if d is not None: return HFTokenizer(GPT2TokenizerFast.from_pretrained(str(d)).backend_tokenizer, 'gpt2')
     try: return HFTokenizer(GPT2TokenizerFast.from_pretrained('gpt2').backend_tokenizer, 'gpt2')
     except Exception as e:
         raise CorpusNotFoundError(
@@ -177,6 +213,53 @@ def count_words(texts) -> int:
     return sum(len(t.split()) + 1 for t in texts)
 
 # %% ../nbs/06_data.ipynb #c024
+_HASH_ALL = 64 * 2 ** 20     # files up to this size are hashed whole
+
+def _file_fingerprint(path) -> dict:
+    "Resolved path, size and SHA-256 of a file (large files: first and last MiB, with the modification time)."
+    p = Path(path).resolve()
+    st = p.stat()
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        if st.st_size <= _HASH_ALL:
+            for chunk in iter(lambda: f.read(2 ** 20), b''): h.update(chunk)
+            return {'path': str(p), 'size': st.st_size, 'sha256': h.hexdigest()}
+        h.update(f.read(2 ** 20))
+        f.seek(-2 ** 20, os.SEEK_END)
+        h.update(f.read(2 ** 20))
+    return {'path': str(p), 'size': st.st_size, 'mtime_ns': st.st_mtime_ns, 'sha256_first_last_mib': h.hexdigest()}
+
+def _corpus_source(corpus: str, data_dir) -> tuple:
+    "`(source, ds)`: what identifies the corpus' text, and the loaded `DatasetDict` when it had to be loaded (hub)."
+    files = _local_files(corpus, data_dir)
+    if files is not None:
+        flat = {split: [f] if isinstance(f, str) else f for split, f in files.items()}
+        return {'local': {split: [_file_fingerprint(f) for f in fs] for split, fs in flat.items()}}, None
+    ds = load_corpus(corpus, data_dir)
+    return {'hub': list(CORPORA[corpus].hub), 'fingerprints': {s: ds[s]._fingerprint for s in ds}}, ds
+
+def _tokenizer_source(kind: str, bpe_vocab_size: int, data_dir) -> dict:
+    "The tokenizer's settings, and for GPT-2 the files it is read from."
+    if kind == 'bpe': return {'kind': kind, 'vocab_size': bpe_vocab_size}
+    if kind == 'gpt2':
+        d = _gpt2_folder(resolve_data_dir(data_dir))
+        return {'kind': kind, 'files': [_file_fingerprint(d / f) for f in ('vocab.json', 'merges.txt')] if d else 'hub:gpt2'}
+    return {'kind': kind}
+
+def _cache_problem(folder: Path) -> str | None:
+    "What is wrong with the cache in `folder`, or None if it is complete."
+    try: meta = json.loads((folder / 'meta.json').read_text())
+    except (OSError, ValueError) as e: return f"meta.json unreadable: {type(e).__name__}"
+    size = np.dtype(meta['dtype']).itemsize
+    for split, n in meta['tokens'].items():
+        f = folder / f'{split}.bin'
+        have = f.stat().st_size if f.exists() else None
+        if have != max(n, 1) * size: return f"{f.name} has {have} bytes, meta.json says {max(n, 1) * size}"
+    try: tok = load_tokenizer(folder)
+    except Exception as e: return f"tokenizer unreadable: {type(e).__name__}"
+    if tok.vocab_size != meta['vocab_size']: return f"tokenizer has {tok.vocab_size} tokens, meta.json says {meta['vocab_size']}"
+    return None
+
 def _open_cache(folder: Path, key: str) -> TokenData:
     meta = json.loads((folder / 'meta.json').read_text())
     splits = {s: np.memmap(folder / f'{s}.bin', dtype=meta['dtype'], mode='r', shape=(n,)) for s, n in meta['tokens'].items()}
@@ -184,35 +267,49 @@ def _open_cache(folder: Path, key: str) -> TokenData:
 
 def _write_split(path: Path, ds, tokenizer, dtype) -> int:
     "Tokenize `ds` with `datasets.map` (batched) and write the ids to a memmap at `path`; returns the count."
-    enc = ds.map(lambda b: {'ids': tokenizer.encode_batch(b['text'])}, batched=True, batch_size=1000, remove_columns=['text'])
-    enc = enc.map(lambda b: {'n': [len(x) for x in b['ids']]}, batched=True)
-    n = int(sum(enc['n']))
-    tmp = path.with_suffix('.tmp')
-    arr = np.memmap(tmp, dtype=dtype, mode='w+', shape=(max(n, 1),))
+    enc = ds.map(lambda b: {'ids': tokenizer.encode_batch(b['text'])}, batched=True, batch_size=1000,
+                 remove_columns=['text'], load_from_cache_file=False)
+    n = sum(len(x) for batch in enc.iter(batch_size=1000) for x in batch['ids'])
+    arr = np.memmap(path, dtype=dtype, mode='w+', shape=(max(n, 1),))
     i = 0
     for batch in enc.iter(batch_size=1000):
         ids = np.fromiter((t for x in batch['ids'] for t in x), dtype=dtype)
-        arr[i:i + len(ids)] = ids; i += len(ids)
-    arr.flush(); del arr
-    os.replace(tmp, path)
+        arr[i:i + len(ids)] = ids
+        i += len(ids)
+    arr.flush()
+    del arr
     return n
 
 # %% ../nbs/06_data.ipynb #c025
 def prepare_tokens(corpus: str, tokenizer: str = 'char', bpe_vocab_size: int = 8192, data_dir=None, cache_dir=None) -> TokenData:
-    "Token ids of every split of `corpus`, tokenized once and cached as memmaps."
-    key = f"{corpus}-{tokenizer}" + (f"{bpe_vocab_size}" if tokenizer == 'bpe' else '')
+    "Token ids of every split of `corpus`, tokenized once and cached as memmaps keyed by source and tokenizer."
+    if corpus not in CORPORA: raise ValueError(f"unknown corpus {corpus!r}: use one of {list(CORPORA)}")
+    source, ds = _corpus_source(corpus, data_dir)
+    tok_source = _tokenizer_source(tokenizer, bpe_vocab_size, data_dir)
+    digest = hashlib.sha256(json.dumps([source, tok_source], sort_keys=True).encode()).hexdigest()[:12]
+    key = f"{corpus}-{tokenizer}" + (f"{bpe_vocab_size}" if tokenizer == 'bpe' else '') + f"-{digest}"
     folder = cache_root(cache_dir) / key
-    if (folder / 'meta.json').exists(): return _open_cache(folder, key)
-    ds = load_corpus(corpus, data_dir)
+    if folder.exists():
+        problem = _cache_problem(folder)
+        if problem is None: return _open_cache(folder, key)
+        print(f"selfdistil_nb: token cache {folder} is damaged ({problem}); rebuilding it", file=sys.stderr)
+        shutil.rmtree(folder, ignore_errors=True)
+    ds = ds if ds is not None else load_corpus(corpus, data_dir)
     tok = get_tokenizer(tokenizer, ds, bpe_vocab_size, data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    dtype = 'uint16' if tok.vocab_size <= 2 ** 16 else 'uint32'
-    tokens = {split: _write_split(folder / f'{split}.bin', ds[split], tok, dtype) for split in ds}
-    words = {split: count_words(ds[split]['text']) for split in ds} if CORPORA[corpus].word_level else {}
-    tok.save(folder)
-    meta = {'corpus': corpus, 'tokenizer': tokenizer, 'vocab_size': tok.vocab_size, 'dtype': dtype, 'tokens': tokens, 'words': words}
-    (folder / 'meta.tmp').write_text(json.dumps(meta, indent=1))
-    os.replace(folder / 'meta.tmp', folder / 'meta.json')
+    tmp = folder.parent / f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"   # private to this process
+    tmp.mkdir(parents=True)
+    try:
+        dtype = 'uint16' if tok.vocab_size <= 2 ** 16 else 'uint32'
+        tokens = {split: _write_split(tmp / f'{split}.bin', ds[split], tok, dtype) for split in ds}
+        words = {split: count_words(ds[split]['text']) for split in ds} if CORPORA[corpus].word_level else {}
+        tok.save(tmp)
+        meta = {'corpus': corpus, 'tokenizer': tokenizer, 'vocab_size': tok.vocab_size, 'dtype': dtype, 'tokens': tokens,
+                'words': words, 'source': source, 'tokenizer_source': tok_source}
+        (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
+        try: os.rename(tmp, folder)                  # atomic; fails if another process got there first
+        except OSError:
+            if _cache_problem(folder) is not None: raise
+    finally: shutil.rmtree(tmp, ignore_errors=True)
     data = _open_cache(folder, key)
     data.from_cache = False
     return data

@@ -21,11 +21,12 @@ from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, evaluate, prune_k, run_f
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .teacher import EMATeacher
-from .train import load_checkpoint, preset_configs, train
+from .train import _WEIGHTS_KEYS, load_checkpoint, preset_configs, save_checkpoint, train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'MAIN_VARIANTS', 'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps',
-           'cpu_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+__all__ = ['PRUNE_EVAL_BATCHES', 'MAIN_VARIANTS', 'LONG_PRESET', 'LONG_GPT_LRS', 'LONG_SD_LRS', 'LONG_LENGTHS', 'TEACHER_SEED',
+           'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps', 'cpu_grid', 'long_sweep',
+           'long_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -37,10 +38,14 @@ class RunSpec:
     seed: int = 0
     overrides: tuple = ()           # section.field=value
     preset: str = 'wt2-grid'
+    test: bool = True               # False: a tuning run, evaluated on validation only
 
     @property
     def filename(self) -> str: return f"{self.label}-s{self.seed}.json"
     def path(self, results_dir) -> Path: return Path(results_dir) / self.experiment / self.filename
+    def checkpoint_path(self, results_dir) -> Path:
+        "Where the weights the run was evaluated with are kept (git-ignored)."
+        return Path(results_dir) / self.experiment / 'checkpoints' / f"{self.label}-s{self.seed}.pt"
     def configs(self) -> tuple: return preset_configs(self.preset, self.variant, list(self.overrides) + [f'train.seed={self.seed}'])
 
 # %% ../nbs/09_experiments.ipynb #c007
@@ -68,9 +73,7 @@ def _atomic_json(path: Path, obj):
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
 
-def _thin(rows, kind, every):
-    rs = [r for r in rows if r['kind'] == kind]
-    return [r for i, r in enumerate(rs) if i % every == 0 or i == len(rs) - 1]
+def _rows(rows, kind): return [r for r in rows if r['kind'] == kind]
 
 # %% ../nbs/09_experiments.ipynb #c012
 def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False) -> dict:
@@ -82,9 +85,30 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     scratch = Path(tempfile.mkdtemp(prefix='selfdistil-run-'))
     try:
         summary = train(model_cfg, distil_cfg, train_cfg, out_dir=scratch, data=data, progress=progress)
+        chosen = summary['best']['checkpoint'] if train_cfg.keep_best else summary['checkpoint']
+        ckpt = load_checkpoint(chosen, keys=_WEIGHTS_KEYS)
         sd = SelfDistilT(model_cfg, distil_cfg)
-        sd.load_state_dict(load_checkpoint(summary['checkpoint'])['model'])
+        sd.load_state_dict(ckpt['model'])
+        if train_cfg.keep_best:
+            save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in _WEIGHTS_KEYS})
     finally: shutil.rmtree(scratch, ignore_errors=True)
+    tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
+    record = {
+        'experiment': spec.experiment, 'label': spec.label, 'variant': spec.variant, 'seed': spec.seed,
+        'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg, train_cfg),
+        'git_commit': summary['git_commit'], 'torch': summary['torch'], 'threads': summary['threads'],
+        'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps, 'train_s': summary['train_s'],
+                  'wall_s': summary['wall_s'], 'tokens_per_s': summary['tokens_per_s'],
+                  'flops': run_flops(model_cfg, distil_cfg, train_cfg.seq_len, tokens_per_step, train_cfg.max_steps)},
+        'selected': {'checkpoint': 'best' if train_cfg.keep_best else 'last', 'step': ckpt['step']},
+        'validation': summary['final'] if not train_cfg.keep_best else
+                      next(r for r in summary['history'] if r['kind'] == 'eval' and r['step'] == ckpt['step']),
+        'curves': {'eval': _rows(summary['history'], 'eval'), 'train': _rows(summary['history'], 'train')},
+    }
+    if not spec.test:                                   # tuning runs never see the test split
+        record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
+        _atomic_json(path, record)
+        return record
     kw = dict(seq_len=train_cfg.seq_len, batch_size=train_cfg.batch_size, words=data.words.get('test'))
     t0 = time.perf_counter()
     student = evaluate(sd.student, data['test'], **kw)
@@ -95,21 +119,13 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
                for s in PRUNE_STRATEGIES for k in range(1, L)]
     for r in pruning: r['degradation_pct'] = 100 * (r['ppl'] / base_sub - 1)
     x, _ = next(eval_batches(data['validation'], train_cfg.seq_len, 8))
-    tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
-    record = {
-        'experiment': spec.experiment, 'label': spec.label, 'variant': spec.variant, 'seed': spec.seed,
-        'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg, train_cfg),
-        'git_commit': summary['git_commit'], 'torch': summary['torch'], 'threads': summary['threads'],
-        'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps, 'train_s': summary['train_s'],
-                  'wall_s': summary['wall_s'], 'tokens_per_s': summary['tokens_per_s'],
-                  'flops': run_flops(model_cfg, distil_cfg, train_cfg.seq_len, tokens_per_step, train_cfg.max_steps)},
+    record.update({
         'student': student, 'teacher': teacher,
         'prune_k': prune_k(L), 'prune_base_ppl': base_sub,
         'prune_degradation_pct': next(r['degradation_pct'] for r in pruning if r['k'] == prune_k(L) and r['strategy'] == 'every-other'),
         'pruning': pruning, 'hidden_stats': hidden_stats(sd.student, x),
-        'curves': {'eval': _thin(summary['history'], 'eval', 1), 'train': _thin(summary['history'], 'train', 1)},
         'eval_s': time.perf_counter() - t0, 'finished': time.strftime('%Y-%m-%dT%H:%M:%S'),
-    }
+    })
     _atomic_json(path, record)
     return record
 
@@ -143,36 +159,98 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
         specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
     return specs
 
+# %% ../nbs/09_experiments.ipynb #c017b
+LONG_PRESET = 'long-char'
+LONG_GPT_LRS = (5e-4, 1e-3, 2e-3, 3e-3, 4e-3, 8e-3)
+LONG_SD_LRS = (1e-3, 2e-3, 4e-3)
+LONG_LENGTHS = (200, 750, 1500)         # shorter runs for the gap-vs-length figure (3000 is the main grid)
+TEACHER_SEED = 100
+
+def _lr(lr: float) -> tuple: return (f'train.lr={lr}', f'train.min_lr={lr / 10}')
+
+def _sweep_best(specs, results_dir):
+    "The spec of the lowest best-validation loss among finished `specs` (None while any is missing)."
+    recs = [(s, s.path(results_dir)) for s in specs]
+    if not all(p.exists() for _, p in recs): return None
+    return min(recs, key=lambda sp: json.loads(sp[1].read_text())['validation']['student_val_loss'])[0]
+
+def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
+    "`(specs, gpt_best, sd_best)`: the tuning runs that can be named now, and the winners once known (else None)."
+    S = lambda label, variant, ov: RunSpec('long-sweep', label, variant, 0, tuple(ov), preset, test=False)
+    gpt = [S(f'gpt-base-lr{lr:g}', 'gpt-base', _lr(lr)) for lr in LONG_GPT_LRS]
+    sd_lr = [S(f'selfdistil-t-lr{lr:g}', 'selfdistil-t', _lr(lr)) for lr in LONG_SD_LRS]
+    specs, best_lr = gpt + sd_lr, _sweep_best(sd_lr, results_dir)
+    sd_more = []
+    if best_lr is not None:
+        base = best_lr.overrides
+        sd_more = [S(f'{best_lr.label}-tau0.95', 'selfdistil-t', base + ('distil.ema_decay=0.95',)),
+                   S(f'{best_lr.label}-tau0.999', 'selfdistil-t', base + ('distil.ema_decay=0.999',)),
+                   S(f'{best_lr.label}-lkd0.3', 'selfdistil-t', base + ('distil.lambda_kd=0.3',))]
+    specs += sd_more
+    return specs, _sweep_best(gpt, results_dir), _sweep_best(sd_lr + sd_more, results_dir) if sd_more else None
+
+def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET) -> list[RunSpec]:
+    "The runs of the `long` protocol that can be named now: the sweep, then (once it is done) the grid."
+    specs, gpt, sd = long_sweep(results_dir, preset)
+    if gpt is None or sd is None: return specs
+    teacher = RunSpec('long-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, gpt.overrides, preset)
+    kd = sd.overrides + (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
+    tuned = lambda v: kd if v == 'kd-only' else gpt.overrides if v == 'gpt-base' else sd.overrides
+    specs.append(teacher)
+    for seed in seeds:
+        specs += [RunSpec('long-main', v, v, seed, tuned(v), preset) for v in MAIN_VARIANTS]
+        specs.append(RunSpec('long-align', 'identity-predictor', 'selfdistil-t', seed, sd.overrides + ('distil.use_predictor=false',), preset))
+        if seed < 2:
+            specs += [RunSpec('long-length', f'{v}-steps{n}', v, seed, tuned(v) + (f'train.max_steps={n}',), preset)
+                      for n in LONG_LENGTHS for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
+    specs += [RunSpec('long-freezing', name, 'selfdistil-t', 0, sd.overrides + ov, preset) for name, ov in [
+        ('early', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25')),
+        ('aggressive', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5')),
+        ('late', ('distil.freeze_milestones=0.5,0.7,0.9', 'distil.freeze_fracs=0.1,0.2,0.3'))]]
+    fm = flop_matched_steps(preset, 'selfdistil-t', sd.overrides)
+    specs += [RunSpec('long-flop-matched', 'gpt-base-flop-matched', 'gpt-base', seed, gpt.overrides + (f'train.max_steps={fm}',), preset)
+              for seed in seeds]
+    return specs
+
 # %% ../nbs/09_experiments.ipynb #c019
-def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False, log=print) -> list[dict]:
-    "Run every spec not yet in `results_dir`, in order; returns all records."
-    records = []
-    for i, spec in enumerate(specs):
-        done = spec.path(results_dir).exists()
+def _describe(r: dict) -> str:
+    if 'student' not in r: return f"best validation loss {r['validation']['student_val_loss']:.4f} at step {r['selected']['step']}"
+    return (f"test ppl {r['student']['ppl']:.2f}, ECE {100 * r['student']['ece']:.2f} %, "
+            f"prune {r['prune_degradation_pct']:.1f} %")
+
+def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False, log=print,
+             keep=lambda spec: True) -> list[dict]:
+    "Run every spec not yet in `results_dir`, in order; `specs` may be a function of `results_dir` naming the runs known so far."
+    named = specs if callable(specs) else (lambda _: specs)
+    while True:
+        todo = [s for s in named(results_dir) if keep(s) and not s.path(results_dir).exists()]
+        if not todo: break
         t0 = time.perf_counter()
-        records.append(run_one(spec, results_dir, data_dir, cache_dir, progress))
-        if log and not done:
-            r = records[-1]
-            log(f"[{i + 1}/{len(specs)}] {spec.experiment}/{spec.filename}: test ppl {r['student']['ppl']:.2f}, "
-                f"ECE {100 * r['student']['ece']:.2f} %, prune {r['prune_degradation_pct']:.1f} %, {time.perf_counter() - t0:.0f} s")
-    return records
+        r = run_one(todo[0], results_dir, data_dir, cache_dir, progress)
+        if log: log(f"[{len(todo) - 1} known to go] {todo[0].experiment}/{todo[0].filename}: {_describe(r)}, {time.perf_counter() - t0:.0f} s")
+    return [json.loads(s.path(results_dir).read_text()) for s in named(results_dir) if keep(s)]
 
 def experiments_cli(argv: list | None = None):
     "Entry point of `selfdistil_experiments`."
-    p = argparse.ArgumentParser(prog='selfdistil_experiments', description="Run the CPU protocol's grid (resumable).")
+    p = argparse.ArgumentParser(prog='selfdistil_experiments', description="Run a protocol's grid (resumable).")
     p.add_argument('--results', default='results', help="results folder")
-    p.add_argument('--data-dir'); p.add_argument('--cache-dir')
+    p.add_argument('--data-dir')
+    p.add_argument('--cache-dir')
+    p.add_argument('--protocol', default='wt2-grid', choices=['wt2-grid', 'long'], help="which grid")
     p.add_argument('--only', help="comma-separated experiments to run (default: all)")
+    p.add_argument('--match', help="run only the runs whose experiment/file name contains this text")
     p.add_argument('--seeds', default='0,1,2', help="seeds of the main tables")
-    p.add_argument('--preset', default='wt2-grid')
-    p.add_argument('--dry-run', action='store_true', help="list the runs and whether they are done")
+    p.add_argument('--preset', default=None, help="preset of the grid (default: the protocol's)")
+    p.add_argument('--dry-run', action='store_true', help="list the runs known now and whether they are done")
     a = p.parse_args(argv)
-    specs = cpu_grid(tuple(int(s) for s in a.seeds.split(',')), preset=a.preset)
-    if a.only: specs = [s for s in specs if s.experiment in a.only.split(',')]
+    seeds = tuple(int(s) for s in a.seeds.split(','))
+    if a.protocol == 'long': specs = lambda rd: long_grid(rd, seeds, a.preset or LONG_PRESET)
+    else: specs = lambda rd: cpu_grid(seeds, preset=a.preset or 'wt2-grid')
+    keep = lambda s: (not a.only or s.experiment in a.only.split(',')) and (not a.match or a.match in f"{s.experiment}/{s.filename}")
     if a.dry_run:
-        for s in specs: print(('done ' if s.path(a.results).exists() else 'todo ') + f"{s.experiment}/{s.filename}")
+        for s in filter(keep, specs(a.results)): print(('done ' if s.path(a.results).exists() else 'todo ') + f"{s.experiment}/{s.filename}")
         return
-    run_grid(specs, a.results, a.data_dir, a.cache_dir)
+    run_grid(specs, a.results, a.data_dir, a.cache_dir, keep=keep)
 
 # %% ../nbs/09_experiments.ipynb #c020
 if __name__ == '__main__' and '__file__' in globals():

@@ -18,22 +18,24 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 from .config import (DistilConfig, ModelConfig, TrainConfig, apply_overrides, configs_from_dict,
                                   configs_to_dict)
-from .data import CorpusNotFoundError, TokenData, eval_batches, get_batch, prepare_tokens
+from .data import CorpusNotFoundError, DataError, TokenData, eval_batches, get_batch, prepare_tokens
 from .losses import lm_loss
 from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
 __all__ = ['VARIANTS', 'PRESETS', 'variant_config', 'preset_configs', 'make_optimizer', 'drop_frozen_params', 'CheckpointError',
-           'TrainingDiverged', 'save_checkpoint', 'load_checkpoint', 'config_mismatches', 'evaluate_lm', 'generate',
-           'train', 'tune_cpu_allocator', 'train_cli']
+           'TrainingDiverged', 'RunExistsError', 'save_checkpoint', 'load_checkpoint', 'config_mismatches',
+           'evaluate_lm', 'generate', 'train', 'tune_cpu_allocator', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c006
-_ALL_ON = dict(use_kd=True, use_align=True, use_ema=True, use_freeze=True, use_layerdrop=True)
+_OFF = dict(use_kd=False, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False, fixed_teacher=False)
+_ALL_ON = {**_OFF, 'use_kd': True, 'use_align': True, 'use_ema': True, 'use_freeze': True, 'use_layerdrop': True}
 VARIANTS = {
-    'gpt-base': dict(use_kd=False, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False),
-    'kd-only': dict(use_kd=True, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False),
-    'ema-only': dict(use_kd=True, use_align=False, use_ema=True, use_freeze=False, use_layerdrop=False),
+    'gpt-base': _OFF,
+    'kd-only': {**_OFF, 'use_kd': True, 'fixed_teacher': True},      # needs distil.teacher_checkpoint
+    'self-consistency': {**_OFF, 'use_kd': True},                     # KD from the current student (tau = 0)
+    'ema-only': {**_OFF, 'use_kd': True, 'use_ema': True},
     'selfdistil-t': _ALL_ON,
     'no-align': {**_ALL_ON, 'use_align': False},
     'no-freeze': {**_ALL_ON, 'use_freeze': False},
@@ -75,6 +77,14 @@ def _preset_wt2_grid():
                         max_steps=600, lr=2e-3, min_lr=2e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
                         log_interval=20, ckpt_interval=0))
 
+def _preset_long_char():
+    "The multi-epoch CPU protocol (`09_experiments`): 10 narrow blocks, about 7 epochs of Tiny Shakespeare."
+    return (ModelConfig(vocab_size=65, n_layer=10, n_head=4, d_model=64, max_seq_len=64, dropout=0.1, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus='tinyshakespeare-90-5-5', tokenizer='char', batch_size=32, seq_len=64, max_steps=3000,
+                        lr=2e-3, min_lr=2e-4, warmup_steps=100, beta2=0.99, eval_interval=150, eval_batches=0,
+                        log_interval=50, ckpt_interval=0, keep_best=True))
+
 def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup):
     return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1, layerdrop_p=0.1),
             DistilConfig(),
@@ -87,6 +97,7 @@ PRESETS = {
     'shakespeare-char': _preset_shakespeare_char,
     'wt2-cpu': _preset_wt2_cpu,
     'wt2-grid': _preset_wt2_grid,
+    'long-char': _preset_long_char,
     'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500),
     'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000),
 }
@@ -123,28 +134,39 @@ class CheckpointError(RuntimeError):
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite."
 
+class RunExistsError(FileExistsError):
+    "The output folder already holds another run."
+
 _CKPT_KEYS = ('format', 'step', 'configs', 'model', 'optimizer', 'scheduler', 'rng')
+_WEIGHTS_KEYS = ('format', 'step', 'configs', 'model')      # best.pt: enough to evaluate, not to resume
 _RESUMABLE_CHANGES = {'eval_interval', 'eval_batches', 'log_interval', 'ckpt_interval', 'device', 'compile'}
 
 def save_checkpoint(path: Path, state: dict) -> Path:
-    "Write `state` to `path` atomically: a temporary file, fsync, then `os.replace`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(state, f)
-        f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
+    "Write `state` to `path` atomically: a temporary file of this process, fsync, then `os.replace`."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, 'wb') as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()               # a failed write leaves the previous checkpoint as it was
     return path
 
-def load_checkpoint(path: Path) -> dict:
+def load_checkpoint(path: Path, keys: tuple = _CKPT_KEYS) -> dict:
     "Read a checkpoint written by `train`, with `weights_only=True`; raises `CheckpointError`."
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file: pass the file, e.g. {path / 'checkpoints' / 'last.pt'}")
     if not path.is_file(): raise CheckpointError(f"no checkpoint file at {path}")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be read "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    missing = [k for k in _CKPT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
     if missing: raise CheckpointError(f"checkpoint {path} is not a selfdistil_nb training checkpoint (missing {missing})")
     return ckpt
 
@@ -258,10 +280,29 @@ def _write_json(path: Path, obj):
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
 
-def _check_vocab(model_cfg: ModelConfig, data: TokenData):
+def _check_data(model_cfg: ModelConfig, tc: TrainConfig, data: TokenData):
+    "The model must cover the tokenizer's vocabulary, and each split must hold at least one window."
     if model_cfg.vocab_size < data.vocab_size:
         raise ValueError(f"ModelConfig.vocab_size={model_cfg.vocab_size} is smaller than the {data.tokenizer.kind!r} "
                          f"tokenizer's vocabulary ({data.vocab_size}); set model.vocab_size >= {data.vocab_size}")
+    for split in ('train', 'validation'):
+        if len(data[split]) < tc.seq_len + 1:
+            raise DataError(f"the {split} split of {tc.corpus!r} has {len(data[split])} tokens, fewer than one window "
+                            f"(seq_len + 1 = {tc.seq_len + 1}); use a shorter train.seq_len or a larger corpus")
+
+_RUN_FILES = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints')
+
+def _claim_out_dir(out: Path, overwrite: bool):
+    "Refuse an output folder that holds another run, unless `overwrite` (then its run files are removed)."
+    found = [n for n in _RUN_FILES if (out / n).exists()]
+    if not found: return
+    if not overwrite:
+        raise RunExistsError(f"output folder {out} already holds a run ({', '.join(found)}): continue it with "
+                             f"--resume {out / 'checkpoints' / 'last.pt'}, choose another --out, or pass --overwrite to replace it")
+    import shutil
+    for n in found:
+        if (out / n).is_dir(): shutil.rmtree(out / n)
+        else: (out / n).unlink()
 
 def _git_commit() -> str | None:
     "The current git commit of the working directory, if any (saved with results for provenance)."
@@ -289,16 +330,21 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
           stop_at: int | None = None,  # stop (with a checkpoint) before this step
           progress: bool = True,       # tqdm progress bar
           sample_prompt: str | None = None,  # text to continue at the end, for a quick look
-          sample_tokens: int = 200) -> dict:
+          sample_tokens: int = 200,
+          overwrite: bool = False) -> dict:  # replace a finished or different run already in `out_dir`
     "Train SelfDistil-T (or a variant) and return a summary with validation perplexities and throughput."
     tc = train_cfg
     rank, world, device = _dist_setup(tc.device)
     is_main = rank == 0
     out = Path(out_dir) if out_dir else None
     ckpt_path = out / 'checkpoints' / 'last.pt' if out else None
+    best_path = out / 'checkpoints' / 'best.pt' if out and train_cfg.keep_best else None
     configs = configs_to_dict(model_cfg, distil_cfg, tc)
+    if tc.seq_len > model_cfg.max_seq_len:
+        raise ValueError(f"TrainConfig.seq_len={tc.seq_len} is longer than ModelConfig.max_seq_len={model_cfg.max_seq_len}")
+    if out and is_main and not resume: _claim_out_dir(out, overwrite)
     data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
-    _check_vocab(model_cfg, data)
+    _check_data(model_cfg, tc, data)
 
     torch.manual_seed(tc.seed)                     # the same initial weights on every rank
     sd = SelfDistilT(model_cfg, distil_cfg).to(device)
@@ -308,7 +354,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     opt = make_optimizer(sd, tc)
     sched = lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr)
     gen = torch.Generator().manual_seed(tc.seed)   # data windows: one global batch, each rank takes its slice
-    start, last_ckpt = 0, None
+    start, last_ckpt, best = 0, None, {'step': None, 'student_val_loss': math.inf}
     if resume:
         ckpt = load_checkpoint(resume)
         diffs = config_mismatches(ckpt['configs'], configs)
@@ -320,6 +366,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         opt.load_state_dict(ckpt['optimizer']); sched.load_state_dict(ckpt['scheduler'])
         _set_rng_state(ckpt['rng'][rank], gen, layerdrop_gen)
         start, last_ckpt = ckpt['step'], Path(resume)
+        best = ckpt.get('best', best)
     if out and is_main:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / 'config.json', configs)
@@ -334,7 +381,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         path = None
         if ckpt_path and is_main:
             state = {'format': 2, 'step': step, 'configs': configs, 'model': sd.state_dict(), 'optimizer': opt.state_dict(),
-                     'scheduler': sched.state_dict(), 'rng': rng}
+                     'scheduler': sched.state_dict(), 'rng': rng, 'best': best}
             path = save_checkpoint(ckpt_path, state)
         if world > 1: torch.distributed.barrier()
         return path or ckpt_path
@@ -347,6 +394,10 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
             if not math.isfinite(r['loss']):
                 raise TrainingDiverged(f"non-finite {name} validation loss at step {step}; the last good checkpoint is {last_ckpt}")
         log(**row)
+        if tc.keep_best and row['student_val_loss'] < best['student_val_loss']:
+            best.update(step=step, student_val_loss=row['student_val_loss'])
+            if best_path: save_checkpoint(best_path, {'format': 2, 'step': step, 'configs': configs, 'model': sd.state_dict(),
+                                                      'val_loss': row['student_val_loss']})
         return row
 
     sd.train()
@@ -358,7 +409,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
             drop_frozen_params(opt)
             model = _ddp(sd, world, device)        # frozen parameters leave DDP's reducer
         resumed_here = resume and step == start
-        if is_main and step % tc.eval_interval == 0 and not resumed_here: evaluate(step, tc.eval_batches)
+        if is_main and step % tc.eval_interval == 0: evaluate(step, tc.eval_batches)   # again after a resume: its row was dropped
         if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not resumed_here: last_ckpt = checkpoint(step)
         if stop_at is not None and step >= stop_at:
             last_ckpt = checkpoint(step); bar.close()
@@ -399,6 +450,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
                'train_s': train_time, 'wall_s': time.perf_counter() - t0, 'checkpoint': str(last_ckpt) if last_ckpt else None,
                'configs': configs, 'git_commit': _git_commit(), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
                'world_size': world, 'teacher_checksum_per_rank': teacher_sums}
+    if tc.keep_best: summary['best'] = dict(best, checkpoint=str(best_path) if best_path else None)
     if sample_prompt:
         prompt = torch.tensor([data.tokenizer.encode(sample_prompt)], device=device)
         ids = generate(sd.student, prompt, sample_tokens, top_k=200, vocab_size=data.vocab_size,
@@ -438,6 +490,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="override any config field, e.g. model.n_layer=6 distil.lambda_kd=0.5")
     p.add_argument('--prompt', default='\n', help="text to continue in the final sample ('' for none)")
     p.add_argument('--no-progress', action='store_true', help="no progress bar")
+    p.add_argument('--overwrite', action='store_true', help="replace a run already in the --out folder")
     return p
 
 def _cli_configs(args) -> tuple:
@@ -472,9 +525,10 @@ def train_cli(argv: list | None = None):
     out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None)
-    except ValueError as e: parser.error(str(e))
-    except (CorpusNotFoundError, CheckpointError, TrainingDiverged) as e:
+                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None,
+                  overwrite=args.overwrite)
+    except (ValueError, RunExistsError) as e: parser.error(str(e))
+    except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged) as e:
         print(f"selfdistil_train: error: {e}", file=sys.stderr); sys.exit(1)
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
