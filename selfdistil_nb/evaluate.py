@@ -85,10 +85,12 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     p = model_cfg.layerdrop_p if distil_cfg.use_layerdrop else 0.0
     block = flops_per_token(model_cfg, seq_len, n_layer=1, training=False) - flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
     head = flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
-    student = (1 - p) * (L * block + 2 * (L - depth) * block) + 3 * head
-    teacher = (L * block + head) if distil_cfg.needs_teacher else 0.0
+    crossing = 0.0 if distil_cfg.freeze_embedding else depth * block    # input gradients crossing the frozen prefix
+    student = depth * block + crossing + (1 - p) * 3 * (L - depth) * block + 3 * head
+    shared = depth if distil_cfg.freeze_embedding and not distil_cfg.fixed_teacher else 0   # the teacher reuses the prefix
+    teacher = ((L - shared) * block + head) if distil_cfg.needs_teacher else 0.0
     n_align = (L if aligned is None else aligned) if distil_cfg.use_align and distil_cfg.use_predictor else 0
-    predictors = n_align * 3 * 2 * (2 * C * C)                  # two C×C matmuls, forward + backward
+    predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)        # two C×C matmuls, forward + backward, of blocks that ran
     return student + teacher + predictors
 
 def cumulative_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int, steps: int) -> list[float]:

@@ -218,16 +218,43 @@ def _describe(r: dict) -> str:
     return (f"test ppl {r['student']['ppl']:.2f}, ECE {100 * r['student']['ece']:.2f} %, "
             f"prune {r['prune_degradation_pct']:.1f} %")
 
+def _claim(spec: RunSpec, results_dir) -> bool:
+    "Take the run for this process (a lock file holding its pid); False if a live process holds it."
+    lock = spec.path(results_dir).with_suffix('.lock')
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return True
+        except FileExistsError:
+            try: pid = int(lock.read_text() or 0)
+            except (OSError, ValueError): pid = 0
+            try:
+                os.kill(pid, 0)                   # alive: someone else's run
+                return False
+            except (OSError, ProcessLookupError): lock.unlink(missing_ok=True)   # a stale lock of a dead process
+    return False
+
 def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False, log=print,
-             keep=lambda spec: True) -> list[dict]:
-    "Run every spec not yet in `results_dir`, in order; `specs` may be a function of `results_dir` naming the runs known so far."
+             keep=lambda spec: True, poll_s: float = 30.0) -> list[dict]:
+    """Run every spec not yet in `results_dir`, in order; `specs` may be a function of `results_dir` naming the runs known so far.
+    Several processes may run the same grid at once: each run is claimed with a lock file, and a process waits while
+    the runs it could do next depend on runs another process has claimed."""
     named = specs if callable(specs) else (lambda _: specs)
     while True:
         todo = [s for s in named(results_dir) if keep(s) and not s.path(results_dir).exists()]
         if not todo: break
-        t0 = time.perf_counter()
-        r = run_one(todo[0], results_dir, data_dir, cache_dir, progress)
-        if log: log(f"[{len(todo) - 1} known to go] {todo[0].experiment}/{todo[0].filename}: {_describe(r)}, {time.perf_counter() - t0:.0f} s")
+        spec = next((s for s in todo if _claim(s, results_dir)), None)
+        if spec is None:                          # all taken by other processes: wait for them (and what they unlock)
+            time.sleep(poll_s)
+            continue
+        try:
+            t0 = time.perf_counter()
+            r = run_one(spec, results_dir, data_dir, cache_dir, progress)
+        finally: spec.path(results_dir).with_suffix('.lock').unlink(missing_ok=True)
+        if log: log(f"[{len(todo) - 1} known to go] {spec.experiment}/{spec.filename}: {_describe(r)}, {time.perf_counter() - t0:.0f} s")
     return [json.loads(s.path(results_dir).read_text()) for s in named(results_dir) if keep(s)]
 
 def experiments_cli(argv: list | None = None):

@@ -77,6 +77,13 @@ def layerdrop_mask(n_layer: int, p: float, generator: torch.Generator | None = N
     return (torch.rand(n_layer, generator=generator) >= p).tolist()
 
 # %% ../nbs/01_model.ipynb #c020
+def _run_in_eval_mode(block: nn.Module, *args):
+    "Run `block` without dropout (eval mode), restoring its mode afterwards."
+    if not block.training: return block(*args)
+    block.eval()
+    try: return block(*args)
+    finally: block.train()
+
 class DecoderLM(nn.Module):
     "Decoder-only transformer LM with tied embeddings, rotary positions and LayerDrop."
     def __init__(self, cfg: ModelConfig):
@@ -108,20 +115,27 @@ class DecoderLM(nn.Module):
             self.tok_emb.weight = nn.Parameter(self.head.weight.detach().clone(), requires_grad=self.head.weight.requires_grad)
         return self
 
-    def forward(self, idx, return_hidden: bool = False, frozen_depth: int = 0, keep: list | None = None):
+    def forward(self, idx, return_hidden: bool = False, frozen_depth: int = 0, keep: list | None = None,
+                prefix: list | None = None, train_embedding: bool = False):
         B, T = idx.shape
         if T > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {T} exceeds ModelConfig.max_seq_len={self.cfg.max_seq_len}")
         if keep is None:
             keep = layerdrop_mask(self.cfg.n_layer, self.cfg.layerdrop_p if self.training else 0.0)
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
-        hiddens = []
-        with torch.set_grad_enabled(torch.is_grad_enabled() and frozen_depth == 0):
-            x = self.tok_emb(idx)                                        # (B, T, C)
-        for l, block in enumerate(self.blocks):
-            if keep[l]:
-                with torch.set_grad_enabled(torch.is_grad_enabled() and l >= frozen_depth):
-                    x = block(x, cos, sin)
+        grad = torch.is_grad_enabled()
+        if prefix:                                                       # blocks 0 … len(prefix)-1 already ran elsewhere
+            hiddens, x = list(prefix), prefix[-1]
+        else:
+            hiddens = []
+            with torch.set_grad_enabled(grad and (frozen_depth == 0 or train_embedding)):
+                x = self.tok_emb(idx)                                    # (B, T, C)
+        for l in range(len(hiddens), self.cfg.n_layer):
+            if l < frozen_depth:                                         # frozen: always run, no dropout, no weight grads
+                with torch.set_grad_enabled(grad and train_embedding):
+                    x = _run_in_eval_mode(self.blocks[l], x, cos, sin)
+            elif keep[l]:
+                x = self.blocks[l](x, cos, sin)
             hiddens.append(x)
         logits = self.head(self.ln_f(x))                                 # (B, T, V)
         return (logits, hiddens) if return_hidden else logits

@@ -14,17 +14,38 @@ from .schedules import align_start, ema_decay, frozen_depth
 from .teacher import EMATeacher
 
 # %% auto #0
-__all__ = ['SelfDistilT']
+__all__ = ['load_fixed_teacher', 'SelfDistilT']
 
 # %% ../nbs/05_selfdistil.ipynb #c005
+def load_fixed_teacher(path, model_cfg: ModelConfig) -> DecoderLM:
+    "The student of training checkpoint `path` as a `DecoderLM` of `model_cfg`'s shape (the KD-only teacher)."
+    from pathlib import Path
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"teacher checkpoint {str(path)!r} not found: KD-only distils from a separately trained model; "
+                                "train one (e.g. the gpt-base variant) and set distil.teacher_checkpoint to its checkpoint")
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    state = {k[len('student.'):]: v for k, v in ckpt['model'].items() if k.startswith('student.')}
+    saved = ckpt['configs']['model']
+    shape = ('vocab_size', 'n_layer', 'n_head', 'd_model', 'd_ff', 'bias')
+    if any(saved[k] != getattr(model_cfg, k) for k in shape):
+        raise ValueError(f"teacher checkpoint {path} holds a model of another shape: "
+                         + ', '.join(f"{k}={saved[k]} there, {getattr(model_cfg, k)} here" for k in shape if saved[k] != getattr(model_cfg, k)))
+    teacher = DecoderLM(replace(model_cfg, layerdrop_p=0.0))
+    if not torch.equal(state['tok_emb.weight'], state['head.weight']): teacher.untie_embedding_()
+    teacher.load_state_dict(state)
+    return teacher
+
 class SelfDistilT(nn.Module):
-    "Student `DecoderLM`, EMA teacher and per-layer predictors, with the combined SelfDistil-T loss."
+    "Student `DecoderLM`, teacher (EMA, or fixed) and per-layer predictors, with the combined SelfDistil-T loss."
     def __init__(self, model_cfg: ModelConfig, distil_cfg: DistilConfig):
         super().__init__()
         self.model_cfg, self.distil_cfg = model_cfg, distil_cfg
         student_cfg = model_cfg if distil_cfg.use_layerdrop else replace(model_cfg, layerdrop_p=0.0)
         self.student = DecoderLM(student_cfg)
-        self.teacher = EMATeacher(self.student, self._decay(0, 1)) if distil_cfg.needs_teacher else None
+        self.teacher = None
+        if distil_cfg.fixed_teacher: self.teacher = EMATeacher(load_fixed_teacher(distil_cfg.teacher_checkpoint, model_cfg), 0.0)
+        elif distil_cfg.needs_teacher: self.teacher = EMATeacher(self.student, self._decay(0, 1))
         make = (lambda: Predictor(model_cfg.d_model)) if distil_cfg.use_predictor else nn.Identity
         self.predictors = nn.ModuleList(make() for _ in range(model_cfg.n_layer)) if distil_cfg.use_align else None
         self.register_buffer('frozen', torch.zeros((), dtype=torch.long))  # frozen depth, saved with the state
@@ -32,6 +53,11 @@ class SelfDistilT(nn.Module):
 
     @property
     def n_layer(self) -> int: return self.model_cfg.n_layer
+
+    @property
+    def shares_prefix(self) -> bool:
+        "Whether the teacher starts from the student's frozen prefix (an EMA teacher, embedding frozen too)."
+        return self.teacher is not None and not self.distil_cfg.fixed_teacher and self.distil_cfg.freeze_embedding
 
     def _decay(self, step, total_steps):
         dc = self.distil_cfg
@@ -41,39 +67,45 @@ class SelfDistilT(nn.Module):
     def forward(self, idx, targets, step: int = 0, total_steps: int = 1) -> dict:
         "Loss terms on one batch: `total` (to backpropagate) and the detached `lm`, `kd`, `align`."
         dc, depth = self.distil_cfg, int(self.frozen)
-        keep = None
-        if self.training and self.layerdrop_generator is not None:
-            keep = layerdrop_mask(self.n_layer, self.student.cfg.layerdrop_p, self.layerdrop_generator)
-        use_hidden = self.predictors is not None
-        out = self.student(idx, return_hidden=use_hidden, frozen_depth=depth, keep=keep)
-        logits, s_hiddens = out if use_hidden else (out, None)
+        p = self.student.cfg.layerdrop_p if self.training else 0.0
+        keep = layerdrop_mask(self.n_layer, p, self.layerdrop_generator)    # one decision per block, also for alignment
+        logits, s_hiddens = self.student(idx, return_hidden=True, frozen_depth=depth, keep=keep,
+                                         train_embedding=not dc.freeze_embedding)
         lm = lm_loss(logits, targets)
         kd = align = lm.new_zeros(())
         if self.teacher is not None:
-            t_out = self.teacher(idx, return_hidden=use_hidden)         # no grad, eval mode, no LayerDrop
-            t_logits, t_hiddens = t_out if use_hidden else (t_out, None)
+            prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
+            t_logits, t_hiddens = self.teacher(idx, return_hidden=True, prefix=prefix)  # no grad, eval mode, no LayerDrop
             if dc.use_kd: kd = kd_loss(logits, t_logits, dc.kd_temperature)
-            if use_hidden:
+            if self.predictors is not None:
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)
-                align = alignment_loss(s_hiddens, t_hiddens, self.predictors, range(first, self.n_layer))
+                layers = [l for l in range(first, self.n_layer) if keep[l]]   # a skipped block has no state to align
+                align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers)
         total = lm + dc.lambda_kd * kd + dc.lambda_sd * align
         return {'total': total, 'lm': lm.detach(), 'kd': kd.detach(), 'align': align.detach()}
 
     @torch.no_grad()
     def update_teacher(self, step: int = 0, total_steps: int = 1):
-        "EMA update of the teacher after an optimizer step (τ from the decay schedule; τ = 0 without EMA)."
-        if self.teacher is not None: self.teacher.update(self.student, self._decay(step, total_steps))
+        "EMA update of the teacher after an optimizer step (τ from the decay schedule; τ = 0 without EMA; a fixed teacher stays)."
+        if self.teacher is not None and not self.distil_cfg.fixed_teacher:
+            self.teacher.update(self.student, self._decay(step, total_steps))
 
     def freeze_(self, depth: int):
-        "Freeze the embedding and the lowest `depth` blocks (and their predictors); never unfreezes."
-        depth = min(int(depth), self.n_layer)
-        if depth <= int(self.frozen): return self
-        for m in [self.student] + ([self.teacher.model] if self.teacher is not None else []):
-            m.untie_embedding_()
-        self.student.tok_emb.requires_grad_(False)
-        for l in range(depth):
-            self.student.blocks[l].requires_grad_(False)
-            if self.predictors is not None: self.predictors[l].requires_grad_(False)
+        "Freeze the lowest `depth` blocks (and their predictors, and the embedding), copying them into the teacher; never unfreezes."
+        depth, old = min(int(depth), self.n_layer), int(self.frozen)
+        if depth <= old: return self
+        dc, ema = self.distil_cfg, self.teacher is not None and not self.distil_cfg.fixed_teacher
+        t = self.teacher.model if ema else None
+        with torch.no_grad():
+            if dc.freeze_embedding:
+                for m in [self.student] + ([t] if ema else []): m.untie_embedding_()
+                self.student.tok_emb.requires_grad_(False)
+                if ema: t.tok_emb.weight.copy_(self.student.tok_emb.weight)
+            for l in range(depth):
+                self.student.blocks[l].requires_grad_(False)
+                if self.predictors is not None: self.predictors[l].requires_grad_(False)
+                if ema and l >= old:                  # from now on the teacher's prefix is the student's, exactly
+                    for pt, ps in zip(t.blocks[l].parameters(), self.student.blocks[l].parameters()): pt.copy_(ps)
         self.frozen.fill_(depth)
         return self
 
