@@ -65,6 +65,16 @@ def resolve_data_dir(data_dir=None) -> Path | None:
     return Path(d).expanduser() if d else None
 
 # %% ../nbs/06_data.ipynb #c007
+class _quiet_datasets:
+    "Silence the progress bars of `datasets` (they would land in logs and saved notebooks), restoring them after."
+    def __enter__(self):
+        import datasets
+        self.was = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+    def __exit__(self, *exc):
+        import datasets
+        if self.was: datasets.enable_progress_bars()
+
 def _has_files(folder: Path, spec: CorpusSpec) -> bool:
     return all(any(folder.glob(f)) if '*' in f else (folder / f).is_file() for f in spec.files.values())
 
@@ -105,12 +115,13 @@ def load_corpus(name: str, data_dir=None):
     import datasets
     if name not in CORPORA: raise ValueError(f"unknown corpus {name!r}: use one of {list(CORPORA)}")
     spec, files = CORPORA[name], _local_files(name, data_dir)
-    if files is not None:
-        ds = datasets.load_dataset('text', data_files=files, keep_linebreaks=True,
-                                   sample_by='document' if spec.split_by else 'line')
-    else:
-        try: ds = datasets.load_dataset(*[a for a in spec.hub if a])
-        except Exception as e: raise _missing(name, e) from None
+    with _quiet_datasets():
+        if files is not None:
+            ds = datasets.load_dataset('text', data_files=files, keep_linebreaks=True,
+                                       sample_by='document' if spec.split_by else 'line')
+        else:
+            try: ds = datasets.load_dataset(*[a for a in spec.hub if a])
+            except Exception as e: raise _missing(name, e) from None
     if spec.split_by == 'chars':    # one text, cut by characters as nanoGPT does
         text = ''.join(t for split in ds for t in ds[split]['text'])
         cuts = [0] + [int(len(text) * c) for c in itertools.accumulate(spec.fractions[:-1])] + [len(text)]
@@ -267,8 +278,9 @@ def _open_cache(folder: Path, key: str) -> TokenData:
 
 def _write_split(path: Path, ds, tokenizer, dtype) -> int:
     "Tokenize `ds` with `datasets.map` (batched) and write the ids to a memmap at `path`; returns the count."
-    enc = ds.map(lambda b: {'ids': tokenizer.encode_batch(b['text'])}, batched=True, batch_size=1000,
-                 remove_columns=['text'], load_from_cache_file=False)
+    with _quiet_datasets():
+        enc = ds.map(lambda b: {'ids': tokenizer.encode_batch(b['text'])}, batched=True, batch_size=1000,
+                     remove_columns=['text'], load_from_cache_file=False)
     n = sum(len(x) for batch in enc.iter(batch_size=1000) for x in batch['ids'])
     arr = np.memmap(path, dtype=dtype, mode='w+', shape=(max(n, 1),))
     i = 0

@@ -36,10 +36,11 @@ def compute_curve(record: dict, key: str = 'student_val_ppl') -> tuple[list, lis
 
 RECORD_COLUMNS = ['experiment', 'label', 'seed', 'ppl', 'ppl_word', 'ece', 'prune', 'accuracy', 'teacher_ppl', 'tflops', 'train_s', 'tokens_per_s']
 
-def load_records(results_dir='../results', experiment: str | None = None) -> list[dict]:
-    "Every run record under `results_dir` (optionally of one experiment)."
+def load_records(results_dir='../results', experiment: str | None = None, preset: str | None = 'wt2-grid') -> list[dict]:
+    "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset)."
     pattern = f"{experiment}/*.json" if experiment else "*/*.json"
-    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(pattern)) if p.parent.name not in ('train', 'bench')]
+    recs = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(pattern)) if p.parent.name not in ('train', 'bench')]
+    return [r for r in recs if 'student' in r and (preset is None or r.get('preset') == preset)]   # tuning runs have no test metrics
 
 def records_frame(records: list[dict]) -> pd.DataFrame:
     "One row per run: the tables' metrics (ECE and pruning in %; training TFLOPs counted from the run's configs)."

@@ -152,6 +152,9 @@ def save_checkpoint(path: Path, state: dict) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        kept = f"the previous checkpoint {path} is intact" if path.exists() else "no earlier checkpoint exists"
+        raise CheckpointError(f"could not write checkpoint {path} ({type(e).__name__}: {e}); {kept}") from None
     finally:
         if tmp.exists(): tmp.unlink()               # a failed write leaves the previous checkpoint as it was
     return path
@@ -343,6 +346,12 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if tc.seq_len > model_cfg.max_seq_len:
         raise ValueError(f"TrainConfig.seq_len={tc.seq_len} is longer than ModelConfig.max_seq_len={model_cfg.max_seq_len}")
     if out and is_main and not resume: _claim_out_dir(out, overwrite)
+    if resume:                                     # checked before any data is prepared
+        ckpt = load_checkpoint(resume)
+        diffs = config_mismatches(ckpt['configs'], configs)
+        if diffs: raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
+        if len(ckpt['rng']) != world:
+            raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
     data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
     _check_data(model_cfg, tc, data)
 
@@ -356,11 +365,6 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     gen = torch.Generator().manual_seed(tc.seed)   # data windows: one global batch, each rank takes its slice
     start, last_ckpt, best = 0, None, {'step': None, 'student_val_loss': math.inf}
     if resume:
-        ckpt = load_checkpoint(resume)
-        diffs = config_mismatches(ckpt['configs'], configs)
-        if diffs: raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
-        if len(ckpt['rng']) != world:
-            raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
         sd.load_state_dict(ckpt['model'])        # re-applies the frozen depth first
         drop_frozen_params(opt)
         opt.load_state_dict(ckpt['optimizer']); sched.load_state_dict(ckpt['scheduler'])
