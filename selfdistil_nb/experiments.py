@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import torch
 from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
-from .data import eval_batches, prepare_tokens
+from .data import DataError, eval_batches, prepare_tokens
 from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, evaluate, prune_k, run_flops
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
@@ -24,9 +24,9 @@ from .teacher import EMATeacher
 from .train import _WEIGHTS_KEYS, load_checkpoint, preset_configs, save_checkpoint, train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'MAIN_VARIANTS', 'LONG_PRESET', 'LONG_GPT_LRS', 'LONG_SD_LRS', 'LONG_LENGTHS', 'TEACHER_SEED',
-           'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps', 'cpu_grid', 'long_sweep',
-           'long_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+__all__ = ['PRUNE_EVAL_BATCHES', 'MAIN_VARIANTS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_LENGTH_FRACS',
+           'TEACHER_SEED', 'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps', 'cpu_grid',
+           'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -82,6 +82,9 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     if path.exists(): return json.loads(path.read_text())
     model_cfg, distil_cfg, train_cfg = spec.configs()
     data = prepare_tokens(train_cfg.corpus, train_cfg.tokenizer, train_cfg.bpe_vocab_size, data_dir, cache_dir)
+    if spec.test and 'test' not in data.splits:
+        raise DataError(f"corpus {train_cfg.corpus!r} has no test split for run {spec.experiment}/{spec.filename}: use a corpus "
+                        "with one (e.g. tinyshakespeare-90-5-5) or a tuning run (test=False)")
     scratch = Path(tempfile.mkdtemp(prefix='selfdistil-run-'))
     try:
         summary = train(model_cfg, distil_cfg, train_cfg, out_dir=scratch, data=data, progress=progress)
@@ -89,8 +92,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         ckpt = load_checkpoint(chosen, keys=_WEIGHTS_KEYS)
         sd = SelfDistilT(model_cfg, distil_cfg)
         sd.load_state_dict(ckpt['model'])
-        if train_cfg.keep_best:
-            save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in _WEIGHTS_KEYS})
+        save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in _WEIGHTS_KEYS})   # git-ignored; a KD teacher
     finally: shutil.rmtree(scratch, ignore_errors=True)
     tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
     record = {
@@ -161,9 +163,9 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
 
 # %% ../nbs/09_experiments.ipynb #c017b
 LONG_PRESET = 'long-char'
-LONG_GPT_LRS = (5e-4, 1e-3, 2e-3, 3e-3, 4e-3, 8e-3)
-LONG_SD_LRS = (1e-3, 2e-3, 4e-3)
-LONG_LENGTHS = (200, 750, 1500)         # shorter runs for the gap-vs-length figure (3000 is the main grid)
+LONG_GPT_LR_FACTORS = (0.25, 0.5, 1, 1.5, 2, 4)   # × the preset's learning rate (long-char: 5e-4 … 8e-3)
+LONG_SD_LR_FACTORS = (0.5, 1, 2)
+LONG_LENGTH_FRACS = (1 / 15, 0.25, 0.5)          # shorter runs for the gap-vs-length figure (long-char: 200, 750, 1500 steps)
 TEACHER_SEED = 100
 
 def _lr(lr: float) -> tuple: return (f'train.lr={lr}', f'train.min_lr={lr / 10}')
@@ -177,8 +179,9 @@ def _sweep_best(specs, results_dir):
 def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
     "`(specs, gpt_best, sd_best)`: the tuning runs that can be named now, and the winners once known (else None)."
     S = lambda label, variant, ov: RunSpec('long-sweep', label, variant, 0, tuple(ov), preset, test=False)
-    gpt = [S(f'gpt-base-lr{lr:g}', 'gpt-base', _lr(lr)) for lr in LONG_GPT_LRS]
-    sd_lr = [S(f'selfdistil-t-lr{lr:g}', 'selfdistil-t', _lr(lr)) for lr in LONG_SD_LRS]
+    lr0 = preset_configs(preset)[2].lr
+    gpt = [S(f'gpt-base-lr{f * lr0:g}', 'gpt-base', _lr(f * lr0)) for f in LONG_GPT_LR_FACTORS]
+    sd_lr = [S(f'selfdistil-t-lr{f * lr0:g}', 'selfdistil-t', _lr(f * lr0)) for f in LONG_SD_LR_FACTORS]
     specs, best_lr = gpt + sd_lr, _sweep_best(sd_lr, results_dir)
     sd_more = []
     if best_lr is not None:
@@ -197,12 +200,13 @@ def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET)
     kd = sd.overrides + (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     tuned = lambda v: kd if v == 'kd-only' else gpt.overrides if v == 'gpt-base' else sd.overrides
     specs.append(teacher)
+    steps = preset_configs(preset)[2].max_steps
     for seed in seeds:
         specs += [RunSpec('long-main', v, v, seed, tuned(v), preset) for v in MAIN_VARIANTS]
         specs.append(RunSpec('long-align', 'identity-predictor', 'selfdistil-t', seed, sd.overrides + ('distil.use_predictor=false',), preset))
         if seed < 2:
             specs += [RunSpec('long-length', f'{v}-steps{n}', v, seed, tuned(v) + (f'train.max_steps={n}',), preset)
-                      for n in LONG_LENGTHS for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
+                      for n in (round(f * steps) for f in LONG_LENGTH_FRACS) for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
     specs += [RunSpec('long-freezing', name, 'selfdistil-t', 0, sd.overrides + ov, preset) for name, ov in [
         ('early', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25')),
         ('aggressive', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5')),
@@ -211,6 +215,13 @@ def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET)
     specs += [RunSpec('long-flop-matched', 'gpt-base-flop-matched', 'gpt-base', seed, gpt.overrides + (f'train.max_steps={fm}',), preset)
               for seed in seeds]
     return specs
+
+def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
+    "A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then GPT-Base, KD-only, EMA-only, SelfDistil-T."
+    teacher = RunSpec('replay-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, (), preset)
+    kd = (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
+    return [teacher] + [RunSpec('replay-main', v, v, seed, kd if v == 'kd-only' else (), preset)
+                        for seed in seeds for v in ('gpt-base', 'kd-only', 'ema-only', 'selfdistil-t')]
 
 # %% ../nbs/09_experiments.ipynb #c019
 def _describe(r: dict) -> str:
@@ -263,16 +274,20 @@ def experiments_cli(argv: list | None = None):
     p.add_argument('--results', default='results', help="results folder")
     p.add_argument('--data-dir')
     p.add_argument('--cache-dir')
-    p.add_argument('--protocol', default='wt2-grid', choices=['wt2-grid', 'long'], help="which grid")
+    p.add_argument('--protocol', default='wt2-grid', choices=['wt2-grid', 'long', 'replay'], help="which grid")
     p.add_argument('--only', help="comma-separated experiments to run (default: all)")
     p.add_argument('--match', help="run only the runs whose experiment/file name contains this text")
     p.add_argument('--seeds', default='0,1,2', help="seeds of the main tables")
     p.add_argument('--preset', default=None, help="preset of the grid (default: the protocol's)")
+    p.add_argument('--set', dest='overrides', nargs='+', action='extend', default=[], metavar='SECTION.FIELD=VALUE',
+                   help="override a config field in every run (use a results folder of its own)")
     p.add_argument('--dry-run', action='store_true', help="list the runs known now and whether they are done")
     a = p.parse_args(argv)
     seeds = tuple(int(s) for s in a.seeds.split(','))
-    if a.protocol == 'long': specs = lambda rd: long_grid(rd, seeds, a.preset or LONG_PRESET)
-    else: specs = lambda rd: cpu_grid(seeds, preset=a.preset or 'wt2-grid')
+    if a.protocol == 'long': grid = lambda rd: long_grid(rd, seeds, a.preset or LONG_PRESET)
+    elif a.protocol == 'replay': grid = lambda rd: replay_grid(rd, a.preset or 'wt2-gpt2', seeds[:1])
+    else: grid = lambda rd: cpu_grid(seeds, preset=a.preset or 'wt2-grid')
+    specs = lambda rd: [replace(s, overrides=s.overrides + tuple(a.overrides)) for s in grid(rd)]
     keep = lambda s: (not a.only or s.experiment in a.only.split(',')) and (not a.match or a.match in f"{s.experiment}/{s.filename}")
     if a.dry_run:
         for s in filter(keep, specs(a.results)): print(('done ' if s.path(a.results).exists() else 'todo ') + f"{s.experiment}/{s.filename}")

@@ -85,12 +85,12 @@ def _preset_long_char():
                         lr=2e-3, min_lr=2e-4, warmup_steps=100, beta2=0.99, eval_interval=150, eval_batches=0,
                         log_interval=50, ckpt_interval=0, keep_best=True))
 
-def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup):
+def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup, eval_batches):
     return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1, layerdrop_p=0.1),
             DistilConfig(),
             TrainConfig(corpus=corpus, tokenizer='gpt2', batch_size=batch_size, seq_len=seq_len, max_steps=max_steps,
-                        lr=3e-4, min_lr=3e-5, warmup_steps=warmup, eval_interval=500, eval_batches=50, log_interval=50,
-                        ckpt_interval=2000, device='cuda', compile=True))
+                        lr=3e-4, min_lr=3e-5, warmup_steps=warmup, eval_interval=500, eval_batches=eval_batches, log_interval=50,
+                        ckpt_interval=2000, device='cuda', compile=True, keep_best=True))
 
 PRESETS = {
     'tiny': _preset_tiny,
@@ -98,8 +98,8 @@ PRESETS = {
     'wt2-cpu': _preset_wt2_cpu,
     'wt2-grid': _preset_wt2_grid,
     'long-char': _preset_long_char,
-    'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500),
-    'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000),
+    'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500, 0),       # about 17 epochs; whole validation split
+    'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000, 50),
 }
 
 def preset_configs(preset: str, variant: str = 'selfdistil-t', overrides: list = ()) -> tuple:
