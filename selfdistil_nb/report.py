@@ -15,9 +15,10 @@ from .config import configs_from_dict
 from .evaluate import cumulative_flops
 
 # %% auto #0
-__all__ = ['RECORD_COLUMNS', 'REPORT', 'run_tflops', 'compute_curve', 'load_records', 'records_frame', 'summarize', 'fmt',
-           'verdict', 'side_by_side', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning',
-           'plot_compute_curves', 'plot_points']
+__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_tflops', 'compute_curve', 'load_records',
+           'records_frame', 'summarize', 'fmt', 'verdict', 'side_by_side', 'regime', 'regime_line', 'claims_table',
+           'claims_side_by_side', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning',
+           'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps']
 
 # %% ../nbs/10_report.ipynb #c007
 def _cumulative_tflops(record: dict) -> list[float]:
@@ -110,6 +111,85 @@ def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune
         rows.append(row)
     return pd.DataFrame(rows).set_index('row')
 
+# %% ../nbs/10_report.ipynb #c013b
+PROTOCOLS = {
+    'wt2-grid': {'preset': 'wt2-grid', 'main': 'main', 'flop': 'flop-matched', 'freezing': 'freezing', 'kd': 'kd-only',
+                 'kd_name': 'self-consistency (τ = 0; not the report\'s KD-only)'},
+    'long-char': {'preset': 'long-char', 'main': 'long-main', 'flop': 'long-flop-matched', 'freezing': 'long-freezing',
+                  'kd': 'kd-only', 'kd_name': 'KD-only (separately trained GPT-Base teacher)', 'align': 'long-align',
+                  'length': 'long-length', 'sweep': 'long-sweep'},
+}
+
+def regime(records: list[dict], main: str) -> dict:
+    "Tokens, epochs and GPT-Base's convergence of a protocol, from its GPT-Base runs in experiment `main`."
+    gb = [r for r in records if r['experiment'] == main and r['label'] == 'gpt-base']
+    if not gb: return {'runs': 0}
+    tokens, split = gb[0]['train']['tokens'], gb[0].get('data', {}).get('train_tokens')
+    changes, best_early = [], []
+    for r in gb:
+        ev = [(e['step'], e['student_val_loss']) for e in r['curves']['eval'] if 'student_val_loss' in e]
+        T = ev[-1][0]
+        at80 = min(ev, key=lambda e: abs(e[0] - 0.8 * T))[1]
+        changes.append(100 * (at80 - ev[-1][1]) / at80)
+        best_early.append(min(ev, key=lambda e: e[1])[0] < T)
+    change = float(np.mean(changes))
+    return {'runs': len(gb), 'tokens': tokens, 'epochs': tokens / split if split else None,
+            'last20_change_pct': change, 'best_before_end': all(best_early), 'converged': all(best_early) or change < 1.0}
+
+def regime_line(name: str, r: dict) -> str:
+    "One sentence describing a protocol's regime."
+    if not r.get('runs'): return f"`{name}`: no GPT-Base run yet."
+    ep = f", {r['epochs']:.1f} epochs of the training split" if r['epochs'] else ''
+    state = ("converged" if r['converged'] else "not converged") + f" (validation loss {r['last20_change_pct']:.1f} % lower " \
+            f"over the last 20 % of the steps{'; best before the end' if r['best_before_end'] else ''})"
+    return f"`{name}`: {r['tokens'] / 1e6:.1f}M training tokens per run{ep}; GPT-Base {state}."
+
+# %% ../nbs/10_report.ipynb #c013c
+def _pair(frame, a, b, metric, lower=True):
+    "Measured 'a → b' (mean ± std) and the verdict on the claim that b improves on a."
+    x, y = frame[frame.label == a][metric].dropna(), frame[frame.label == b][metric].dropna()
+    if not len(x) or not len(y): return 'not run yet', 'not run yet'
+    return f"{fmt(x.mean(), x.std(ddof=1) if len(x) > 1 else float('nan'))} → {fmt(y.mean(), y.std(ddof=1) if len(y) > 1 else float('nan'))}", \
+           verdict(x, y, lower, metric)
+
+FREEZE_SAVING_CLAIM = 12.0   # % of training compute, App. D
+
+def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    "One row per claim of the report: its numbers, ours under `protocol` (a key of PROTOCOLS), and the verdict."
+    p = PROTOCOLS[protocol]
+    main = df[df.experiment == p['main']]
+    rows = []
+    def add(claim, report, frame, a, b, metric, lower=True):
+        measured, v = _pair(frame, a, b, metric, lower)
+        rows.append({'claim': claim, 'report': report, 'measured': measured, 'verdict': v})
+    add('T1: SelfDistil-T lowers PPL', '34.5 → 31.7', main, 'gpt-base', 'selfdistil-t', 'ppl')
+    add('T1: SelfDistil-T lowers ECE (%)', '5.2 → 3.9', main, 'gpt-base', 'selfdistil-t', 'ece')
+    add('T1: SelfDistil-T lowers Prune↓ (%)', '5.2 → 2.2', main, 'gpt-base', 'selfdistil-t', 'prune')
+    add(f"T1: {p['kd_name']} lowers PPL", '34.5 → 32.8', main, 'gpt-base', p['kd'], 'ppl')
+    add('T1: EMA-only lowers PPL', '34.5 → 32.3', main, 'gpt-base', 'ema-only', 'ppl')
+    for abl, rep in (('no-align', 32.5), ('no-freeze', 32.2), ('no-layerdrop', 32.1), ('no-ema', 33.0)):
+        add(f"T2: removing {abl[3:]} raises PPL", f"{rep} → 31.7", main, abl, 'selfdistil-t', 'ppl')
+    flop = pd.concat([main[main.label == 'selfdistil-t'], df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
+    add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)', 'selfdistil-t', 'ppl')
+    staged, none = main[main.label == 'selfdistil-t'].tflops, main[main.label == 'no-freeze'].tflops
+    if len(staged) and len(none):
+        saving = 100 * (1 - staged.mean() / none.mean())
+        ok = saving >= FREEZE_SAVING_CLAIM - 2
+        rows.append({'claim': 'App. D: staged freezing saves ≈ 12 % of training compute', 'report': '12 %',
+                     'measured': f"{saving:.1f} % of the FLOPs",
+                     'verdict': ('reproduced' if ok else 'not reproduced') + f": counted FLOPs (rule: within 2 points of {FREEZE_SAVING_CLAIM:g} %)"})
+    else: rows.append({'claim': 'App. D: staged freezing saves ≈ 12 % of training compute', 'report': '12 %',
+                       'measured': 'not run yet', 'verdict': 'not run yet'})
+    return pd.DataFrame(rows).set_index('claim')
+
+def claims_side_by_side(df: pd.DataFrame, protocols=tuple(PROTOCOLS)) -> pd.DataFrame:
+    "The claims table of every protocol in one frame: the report's number, then each protocol's measurement and verdict."
+    tables = [claims_table(df, p) for p in protocols]
+    out = tables[0][['report']].copy()
+    for p, t in zip(protocols, tables):
+        out[f'{p}: measured'], out[f'{p}: verdict'] = t['measured'], t['verdict'].str.split(':').str[0]
+    return out
+
 # %% ../nbs/10_report.ipynb #c015
 def save_table(df: pd.DataFrame, name: str, figures_dir='../figures') -> list[Path]:
     "Write `df` as `name.md` and `name.csv` into `figures_dir`."
@@ -185,4 +265,40 @@ def plot_points(df: pd.DataFrame, x: str, y: str, ax=None, label_col: str = 'lab
     ax.scatter(df[x], df[y])
     for _, r in df.iterrows(): ax.annotate(str(r[label_col]), (r[x], r[y]), fontsize=7, xytext=(3, 3), textcoords='offset points')
     ax.set_xlabel(xlabel or x); ax.set_ylabel(ylabel or y)
+    return fig
+
+# %% ../nbs/10_report.ipynb #c013f
+def length_gaps(df: pd.DataFrame, base: str = 'gpt-base', others=('selfdistil-t', 'kd-only')) -> pd.DataFrame:
+    "Mean ± std over seeds of the test-PPL gap (`other` − `base`) at every training length (`tokens`) where both ran."
+    rows = []
+    for (tokens, seed), g in df.groupby(['tokens', 'seed']):
+        b = g[g.label == base].ppl
+        if not len(b): continue
+        rows += [{'tokens': tokens, 'seed': seed, 'variant': o, 'gap': g[g.label == o].ppl.mean() - b.mean()}
+                 for o in others if (g.label == o).any()]
+    if not rows: return pd.DataFrame(columns=['tokens', 'variant', 'gap', 'gap_std', 'seeds'])
+    return (pd.DataFrame(rows).groupby(['variant', 'tokens']).gap.agg(['mean', 'std', 'count']).reset_index()
+              .rename(columns={'mean': 'gap', 'std': 'gap_std', 'count': 'seeds'}))
+
+def gap_sentence(gaps: pd.DataFrame, variant: str) -> str:
+    "Whether the gap of `variant` changes sign from the shortest to the longest training length."
+    g = gaps[gaps.variant == variant].sort_values('tokens')
+    if len(g) < 2: return f"{variant}: fewer than two training lengths measured yet."
+    first, last = g.iloc[0], g.iloc[-1]
+    flips = np.sign(first.gap) != np.sign(last.gap)
+    return (f"{variant} − GPT-Base goes from {first.gap:+.2f} at {first.tokens / 1e6:.1f}M tokens to {last.gap:+.2f} at "
+            f"{last.tokens / 1e6:.1f}M tokens: the sign {'flips' if flips else 'does not flip'} as training lengthens.")
+
+def plot_gaps(gaps: pd.DataFrame, ax=None, epoch_tokens: float | None = None):
+    "Test-PPL gap to GPT-Base against training tokens (mean ± std over seeds), one line per variant."
+    fig, ax = _ax(ax, (5.5, 3.5))
+    for v, g in gaps.groupby('variant'):
+        g = g.sort_values('tokens')
+        ax.errorbar(g.tokens, g.gap, yerr=g.gap_std.fillna(0), marker='o', capsize=3, label=f'{v} − GPT-Base')
+    ax.axhline(0, color='grey', lw=1, ls='--')
+    ax.set_xscale('log'); ax.set_xlabel('training tokens'); ax.set_ylabel('test perplexity gap')
+    if epoch_tokens:
+        sec = ax.secondary_xaxis('top', functions=(lambda t: t / epoch_tokens, lambda e: e * epoch_tokens))
+        sec.set_xlabel('epochs')
+    ax.legend(fontsize=7)
     return fig
