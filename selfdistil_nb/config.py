@@ -70,6 +70,7 @@ class DistilConfig:
     use_layerdrop: bool = True    # LayerDrop in the student (probability from ModelConfig.layerdrop_p)
     use_predictor: bool = True    # alignment through a predictor MLP q_l; False: the student state itself
     freeze_embedding: bool = True # freezing also freezes the input embedding (so backward stops at the frozen prefix)
+    share_prefix: bool = True     # an EMA teacher reuses the student's frozen-prefix state (False: recomputes the same values)
     fixed_teacher: bool = False   # the teacher is a separately trained model (teacher_checkpoint), never updated
     teacher_checkpoint: str = ''  # with fixed_teacher: a training checkpoint whose student becomes the teacher
     ema_decay: float = 0.99       # tau, the teacher's EMA decay

@@ -87,7 +87,8 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     head = flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
     crossing = 0.0 if distil_cfg.freeze_embedding else depth * block    # input gradients crossing the frozen prefix
     student = depth * block + crossing + (1 - p) * 3 * (L - depth) * block + 3 * head
-    shared = depth if distil_cfg.freeze_embedding and not distil_cfg.fixed_teacher else 0   # the teacher reuses the prefix
+    dc = distil_cfg
+    shared = depth if dc.share_prefix and dc.freeze_embedding and not dc.fixed_teacher else 0   # the teacher reuses the prefix
     teacher = ((L - shared) * block + head) if distil_cfg.needs_teacher else 0.0
     n_align = (L if aligned is None else aligned) if distil_cfg.use_align and distil_cfg.use_predictor else 0
     predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)        # two C×C matmuls, forward + backward, of blocks that ran

@@ -16,13 +16,14 @@ from .evaluate import cumulative_flops
 
 # %% auto #0
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_tflops', 'compute_curve', 'load_records',
-           'records_frame', 'summarize', 'fmt', 'verdict', 'side_by_side', 'regime', 'regime_line', 'claims_table',
-           'claims_side_by_side', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning',
-           'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps']
+           'records_frame', 'summarize', 'fmt', 'verdict_list', 'verdict', 'side_by_side', 'regime', 'regime_line',
+           'claims_table', 'claims_side_by_side', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability',
+           'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps']
 
 # %% ../nbs/10_report.ipynb #c007
 def _cumulative_tflops(record: dict) -> list[float]:
-    m, d, t = configs_from_dict(record['configs'])
+    configs = dict(record['configs'], distil={'share_prefix': False, **record['configs']['distil']})  # runs from before the shared prefix
+    m, d, t = configs_from_dict(configs)
     return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
 
 def run_tflops(record: dict) -> float:
@@ -35,7 +36,8 @@ def compute_curve(record: dict, key: str = 'student_val_ppl') -> tuple[list, lis
     ev = [e for e in record['curves']['eval'] if key in e]
     return [cum[e['step'] - 1] if e['step'] > 0 else 0.0 for e in ev], [e[key] for e in ev]
 
-RECORD_COLUMNS = ['experiment', 'label', 'seed', 'ppl', 'ppl_word', 'ece', 'prune', 'accuracy', 'teacher_ppl', 'tflops', 'train_s', 'tokens_per_s']
+RECORD_COLUMNS = ['experiment', 'label', 'seed', 'ppl', 'ppl_word', 'ece', 'prune', 'accuracy', 'teacher_ppl', 'tflops', 'train_s',
+                  'tokens_per_s', 'tokens']
 
 def load_records(results_dir='../results', experiment: str | None = None, preset: str | None = 'wt2-grid') -> list[dict]:
     "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset)."
@@ -51,7 +53,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
                      'ppl': r['student']['ppl'], 'ppl_word': r['student'].get('ppl_word'), 'ece': 100 * r['student']['ece'],
                      'prune': r['prune_degradation_pct'], 'accuracy': 100 * r['student']['accuracy'],
                      'teacher_ppl': (r['teacher'] or {}).get('ppl'), 'tflops': run_tflops(r),
-                     'train_s': r['train']['train_s'], 'tokens_per_s': r['train']['tokens_per_s']})
+                     'train_s': r['train']['train_s'], 'tokens_per_s': r['train']['tokens_per_s'], 'tokens': r['train']['tokens']})
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
 # %% ../nbs/10_report.ipynb #c009
@@ -70,6 +72,10 @@ def summarize(df: pd.DataFrame, labels: list, metrics=('ppl', 'ece', 'prune')) -
 def fmt(mean: float, std: float, digits: int = 2) -> str:
     "'mean ± std', or just the mean when std is unknown."
     return f"{mean:.{digits}f}" if std != std else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+def verdict_list(items) -> str:
+    "Markdown bullets '**what**: verdict' from `(what, verdict)` pairs (printed by cells marked `output: asis`)."
+    return '\n'.join(f"- **{what}**: {v}" for what, v in items)
 
 def verdict(base, new, lower_is_better: bool = True, what: str = 'effect') -> str:
     "Verdict on the claim that `new` improves on `base` (arrays over seeds)."

@@ -57,7 +57,8 @@ class SelfDistilT(nn.Module):
     @property
     def shares_prefix(self) -> bool:
         "Whether the teacher starts from the student's frozen prefix (an EMA teacher, embedding frozen too)."
-        return self.teacher is not None and not self.distil_cfg.fixed_teacher and self.distil_cfg.freeze_embedding
+        dc = self.distil_cfg
+        return self.teacher is not None and not dc.fixed_teacher and dc.freeze_embedding and dc.share_prefix
 
     def _decay(self, step, total_steps):
         dc = self.distil_cfg
