@@ -21,7 +21,8 @@ from .selfdistil import SelfDistilT
 from .train import make_optimizer, preset_configs, tune_cpu_allocator, variant_config
 
 # %% auto #0
-__all__ = ['matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'bench_cli']
+__all__ = ['FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
+           'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -176,6 +177,49 @@ def format_table(r: dict) -> str:
     lines += [f"{'met ' if ok else 'MISS'} {name}: {v:.3f} (target {lim})" for name, v, lim, ok in check_targets(r)]
     return '\n'.join(lines)
 
+# %% ../nbs/11_benchmarks.ipynb #c014b
+FREEZING_SCHEDULES = {'none': ((), ()), 'early': ((0.1,), (0.25,)), 'staged': ((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)),
+                      'aggressive': ((0.1,), (0.5,)), 'late': ((0.5, 0.7, 0.9), (0.1, 0.2, 0.3))}
+
+def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 10, warmup: int = 2) -> dict:
+    "Step time at every frozen depth the schedules reach (one interleaved run), and each schedule's time and FLOPs against none."
+    from selfdistil_nb.evaluate import cumulative_flops
+    from selfdistil_nb.schedules import frozen_depth
+    device = torch.device(device)
+    m, d, t = preset_configs(preset)
+    full = variant_config('selfdistil-t', d)
+    sched = {name: [frozen_depth(s, t.max_steps, ms, fs, m.n_layer) for s in range(t.max_steps)]
+             for name, (ms, fs) in FREEZING_SCHEDULES.items()}
+    depths = sorted({k for ds in sched.values() for k in ds})
+    cases = {}
+    for k in depths:
+        torch.manual_seed(0)
+        sd = SelfDistilT(m, full).to(device).train()
+        sd.layerdrop_generator = torch.Generator().manual_seed(0)
+        sd.freeze_(k)
+        cases[k] = {'sd': sd, 'opt': make_optimizer(sd, replace(t, device=str(device)))}
+    torch.manual_seed(0)
+    base = SelfDistilT(m, variant_config('gpt-base', d)).to(device).train()
+    cases['gpt-base'] = {'sd': base, 'opt': make_optimizer(base, replace(t, device=str(device)))}
+    g = torch.Generator().manual_seed(0)
+    times = {k: [] for k in cases}
+    for i in range(warmup + repeats):
+        for k, case in cases.items():
+            xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+            _sync(device); t0 = time.perf_counter(); _step(case, xy[:, :-1], xy[:, 1:]); _sync(device)
+            if i >= warmup: times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    tps = t.batch_size * t.seq_len * t.grad_accum
+    rows = {}
+    for name, (ms, fs) in FREEZING_SCHEDULES.items():
+        dc = replace(full, use_freeze=bool(ms), freeze_milestones=ms or (1.0,), freeze_fracs=fs or (0.0,))
+        rows[name] = {'time_s': sum(med[k] for k in sched[name]), 'flops': cumulative_flops(m, dc, t.seq_len, tps, t.max_steps)[-1],
+                      'depths': sorted(set(sched[name]))}
+    for r in rows.values():
+        r['time / none'], r['flops / none'] = r['time_s'] / rows['none']['time_s'], r['flops'] / rows['none']['flops']
+    return {'preset': preset, 'device': str(device), 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'repeats': repeats,
+            'step_median_s': {str(k): v for k, v in med.items()}, 'schedules': rows}
+
 # %% ../nbs/11_benchmarks.ipynb #c015
 def bench_cli(argv: list | None = None):
     "Entry point of `selfdistil_bench`."
@@ -183,8 +227,17 @@ def bench_cli(argv: list | None = None):
     p.add_argument('--preset', default='shakespeare-char'); p.add_argument('--device', default='cpu')
     p.add_argument('--repeats', type=int, default=10); p.add_argument('--no-memory', action='store_true')
     p.add_argument('--out', default='results/bench', help="folder for the JSON result")
+    p.add_argument('--freezing', action='store_true', help="time and FLOPs of the freezing schedules instead")
     a = p.parse_args(argv)
     tune_cpu_allocator()                      # as `selfdistil_train` runs
+    if a.freezing:
+        r = freezing_benchmark(a.preset, a.device, a.repeats)
+        for name, s in r['schedules'].items():
+            print(f"{name:10s} frozen depths {s['depths']}: FLOPs {s['flops / none']:.3f}, time {s['time / none']:.3f} of none")
+        path = Path(a.out) / f"{a.preset}-freezing-{torch.device(a.device).type}.json"
+        path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(r, indent=1))
+        print(f"wrote {path}")
+        return
     r = benchmark(a.preset, a.device, a.repeats, memory=not a.no_memory)
     print(format_table(r))
     path = Path(a.out) / f"{a.preset}-{torch.device(a.device).type}.json"
