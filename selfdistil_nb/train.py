@@ -293,7 +293,7 @@ def _check_data(model_cfg: ModelConfig, tc: TrainConfig, data: TokenData):
             raise DataError(f"the {split} split of {tc.corpus!r} has {len(data[split])} tokens, fewer than one window "
                             f"(seq_len + 1 = {tc.seq_len + 1}); use a shorter train.seq_len or a larger corpus")
 
-_RUN_FILES = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints')
+_RUN_FILES = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tokenizer')
 
 def _claim_out_dir(out: Path, overwrite: bool):
     "Refuse an output folder that holds another run, unless `overwrite` (then its run files are removed)."
@@ -374,6 +374,8 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if out and is_main:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(out / 'config.json', configs)
+        (out / 'tokenizer').mkdir(exist_ok=True)
+        data.tokenizer.save(out / 'tokenizer')       # for `selfdistil_export` and sampling later
     log = _MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if device.type == 'cuda' else nullcontext()
     if tc.compile: _compile_blocks(sd)
@@ -538,7 +540,9 @@ def train_cli(argv: list | None = None):
         if torch.distributed.is_available() and torch.distributed.is_initialized(): torch.distributed.destroy_process_group()
     if s is None: return                                    # not rank 0
     if 'stopped_at' in s: print(f"stopped before step {s['stopped_at']}; continue with --resume {s['checkpoint']}"); return
-    print('\n'.join(_summary_lines(s) + [f"results in {out}"]))
+    lines = _summary_lines(s) + [f"results in {out}"]
+    if s.get('checkpoint'): lines.append(f"export to transformers: selfdistil_export {s['checkpoint']} {out / 'hf'}")
+    print('\n'.join(lines))
 
 # %% ../nbs/07_train.ipynb #c038
 if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train`, not a notebook kernel
