@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 import torch
@@ -18,7 +19,7 @@ from .train import _WEIGHTS_KEYS, CheckpointError, load_checkpoint
 
 # %% auto #0
 __all__ = ['hf_config', 'check_hf_config', 'model_config_from_hf', 'to_hf', 'from_hf', 'hf_tokenizer', 'export_checkpoint',
-           'export_cli']
+           'export_cli', 'rolling_windows', 'rolling_nll', 'lm_eval_task', 'lm_eval_rolling']
 
 # %% ../nbs/13_export.ipynb #c006
 def hf_config(cfg: ModelConfig, tied: bool = True):
@@ -179,3 +180,50 @@ def export_cli(argv: list | None = None):
 # %% ../nbs/13_export.ipynb #c019
 if __name__ == '__main__' and '__file__' in globals():
     export_cli()
+
+# %% ../nbs/13_export.ipynb #c021b
+def rolling_windows(ids: list[int], max_len: int, prefix_id: int) -> list[tuple[list[int], list[int]]]:
+    "lm-eval's disjoint rolling windows `(inputs, predicted)`: every token predicted once, the first from `prefix_id`."
+    first = min(max_len, len(ids))
+    out, done = [([prefix_id] + ids[:first - 1], ids[:first])], first
+    while done < len(ids):
+        n = min(len(ids) - done, max_len)
+        end = done + n
+        out.append((ids[end - max_len - 1:end - 1], ids[end - n:end]))
+        done = end
+    return out
+
+@torch.no_grad()
+def rolling_nll(model: DecoderLM, ids: list[int], max_len: int, prefix_id: int) -> float:
+    "Total negative log-likelihood of `ids` under `model`, over lm-eval's rolling windows (float64 sum)."
+    model.eval()
+    dev = next(model.parameters()).device
+    nll = 0.0
+    for inp, tgt in rolling_windows(ids, max_len, prefix_id):
+        logp = torch.log_softmax(model(torch.tensor([inp], device=dev))[0].float(), -1)[-len(tgt):]
+        nll -= logp.gather(-1, torch.tensor(tgt, device=dev)[:, None]).double().sum().item()
+    return nll
+
+def lm_eval_task(folder, text: str, name: str = 'selfdistil_rolling') -> Path:
+    "Write `text` as one document and an lm-eval task scoring it with rolling log-likelihood; returns the folder."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / 'docs.jsonl').write_text(json.dumps({'text': text}) + '\n')
+    (folder / f'{name}.yaml').write_text('\n'.join([
+        f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:", f"    test: {(folder / 'docs.jsonl').resolve()}",
+        "test_split: test", "output_type: loglikelihood_rolling", 'doc_to_text: ""', 'doc_to_target: "{{text}}"', "metric_list:",
+        "  - metric: word_perplexity", "  - metric: byte_perplexity", "  - metric: bits_per_byte", ""]))
+    return folder
+
+def lm_eval_rolling(hf_dir, text: str, max_length: int, prefix_id: int, batch_size: int = 8, name: str = 'selfdistil_rolling') -> dict:
+    "Run lm-evaluation-harness (offline) on an exported folder: its log-likelihood of `text` and its perplexities."
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    with tempfile.TemporaryDirectory() as d:
+        task_dir = lm_eval_task(Path(d), text, name)
+        model = HFLM(pretrained=str(hf_dir), max_length=max_length, batch_size=batch_size, prefix_token_id=prefix_id, device='cpu')
+        res = lm_eval.simple_evaluate(model=model, tasks=[name], task_manager=TaskManager(include_path=str(task_dir)),
+                                      bootstrap_iters=0, log_samples=True, verbosity='ERROR')
+    metrics = {k.split(',')[0]: v for k, v in res['results'][name].items() if k.endswith(',none')}
+    return {'loglikelihood': float(res['samples'][name][0]['resps'][0][0]), **metrics}

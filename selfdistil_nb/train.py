@@ -334,6 +334,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
           progress: bool = True,       # tqdm progress bar
           sample_prompt: str | None = None,  # text to continue at the end, for a quick look
           sample_tokens: int = 200,
+          sample_top_k: int = 200,     # 1: greedy
           overwrite: bool = False) -> dict:  # replace a finished or different run already in `out_dir`
     "Train SelfDistil-T (or a variant) and return a summary with validation perplexities and throughput."
     tc = train_cfg
@@ -459,7 +460,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if tc.keep_best: summary['best'] = dict(best, checkpoint=str(best_path) if best_path else None)
     if sample_prompt:
         prompt = torch.tensor([data.tokenizer.encode(sample_prompt)], device=device)
-        ids = generate(sd.student, prompt, sample_tokens, top_k=200, vocab_size=data.vocab_size,
+        ids = generate(sd.student, prompt, sample_tokens, top_k=sample_top_k, vocab_size=data.vocab_size,
                        generator=torch.Generator(device=device).manual_seed(tc.seed))
         summary['sample'] = data.tokenizer.decode(ids[0].tolist())
     if out: _write_json(out / 'summary.json', summary)
@@ -495,6 +496,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--set', dest='overrides', nargs='+', action='extend', default=[], metavar='SECTION.FIELD=VALUE',
                    help="override any config field, e.g. model.n_layer=6 distil.lambda_kd=0.5")
     p.add_argument('--prompt', default='\n', help="text to continue in the final sample ('' for none)")
+    p.add_argument('--top-k', type=int, default=200, help="sample among the k likeliest tokens (1: greedy)")
     p.add_argument('--no-progress', action='store_true', help="no progress bar")
     p.add_argument('--overwrite', action='store_true', help="replace a run already in the --out folder")
     return p
@@ -531,7 +533,7 @@ def train_cli(argv: list | None = None):
     out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None,
+                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None, sample_top_k=args.top_k,
                   overwrite=args.overwrite)
     except (ValueError, RunExistsError) as e: parser.error(str(e))
     except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged) as e:
