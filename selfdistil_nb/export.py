@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse
 import json
+import os
 import sys
 import tempfile
 from dataclasses import replace
@@ -18,8 +19,8 @@ from .model import DecoderLM
 from .train import _WEIGHTS_KEYS, CheckpointError, load_checkpoint
 
 # %% auto #0
-__all__ = ['hf_config', 'check_hf_config', 'model_config_from_hf', 'to_hf', 'from_hf', 'hf_tokenizer', 'export_checkpoint',
-           'export_cli', 'rolling_windows', 'rolling_nll', 'lm_eval_task', 'lm_eval_rolling']
+__all__ = ['hf_config', 'check_hf_config', 'model_config_from_hf', 'to_hf', 'from_hf', 'hf_tokenizer', 'load_model',
+           'export_checkpoint', 'export_cli', 'rolling_windows', 'rolling_nll', 'lm_eval_task', 'lm_eval_rolling']
 
 # %% ../nbs/13_export.ipynb #c006
 def hf_config(cfg: ModelConfig, tied: bool = True):
@@ -51,6 +52,22 @@ def model_config_from_hf(c) -> ModelConfig:
                        rope_base=float(c.rope_parameters['rope_theta']), bias=bool(c.attention_bias))
 
 # %% ../nbs/13_export.ipynb #c009
+class _quiet:
+    "No progress bars from tqdm, transformers or datasets inside (they would fill logs and saved notebooks)."
+    def __enter__(self):
+        import datasets, transformers
+        self.env = os.environ.get('TQDM_DISABLE')
+        self.hf, self.ds = transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+        os.environ['TQDM_DISABLE'] = '1'
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    def __exit__(self, *exc):
+        import datasets, transformers
+        if self.env is None: os.environ.pop('TQDM_DISABLE', None)
+        else: os.environ['TQDM_DISABLE'] = self.env
+        if self.hf: transformers.utils.logging.enable_progress_bar()
+        if self.ds: datasets.enable_progress_bars()
+
 def _qkv_rows(w: torch.Tensor, n_head: int, to_hf: bool) -> torch.Tensor:
     "Permute fused qkv rows between our `[3, n_head, head_dim]` and GPT-NeoX's `[n_head, 3, head_dim]`."
     hd = w.shape[0] // 3 // n_head
@@ -137,23 +154,29 @@ def _card(ckpt: dict, run_dir: Path, teacher: bool, prune: str | None, k: int, c
     lines += ["", "Exported with:", "", "```sh", command, "```", ""]
     return '\n'.join(lines)
 
-def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None = None, k: int = 1,
-                      tokenizer_dir=None, command: str = '') -> Path:
-    "Write a `transformers` folder (model, configs, tokenizer, model card) for a training checkpoint."
-    from transformers import GenerationConfig
-    checkpoint, out = Path(checkpoint), Path(out)
+def load_model(checkpoint, teacher: bool = False) -> DecoderLM:
+    "The student (or EMA teacher) of a training checkpoint as an eval-mode `DecoderLM` (untied if it was, e.g. after freezing)."
     ckpt = load_checkpoint(checkpoint, keys=_WEIGHTS_KEYS)
     m, _, _ = configs_from_dict(ckpt['configs'])
     prefix = 'teacher.averaged.module.' if teacher else 'student.'
     state = {key[len(prefix):]: v for key, v in ckpt['model'].items() if key.startswith(prefix)}
     if not state: raise CheckpointError(f"checkpoint {checkpoint} holds no {'teacher' if teacher else 'student'} (GPT-Base has no teacher)")
     model = DecoderLM(replace(m, dropout=0.0, layerdrop_p=0.0))
-    if not torch.equal(state['tok_emb.weight'], state['head.weight']): model.untie_embedding_()
+    if not torch.equal(state['tok_emb.weight'], state['head.weight']): model.untie_embedding_()   # loading both into one tensor would lose one
     model.load_state_dict(state)
-    if prune: model = model.prune(blocks_to_keep(m.n_layer, k, prune))
+    return model.eval()
+
+def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None = None, k: int = 1,
+                      tokenizer_dir=None, command: str = '') -> Path:
+    "Write a `transformers` folder (model, configs, tokenizer, model card) for a training checkpoint."
+    from transformers import GenerationConfig
+    checkpoint, out = Path(checkpoint), Path(out)
+    ckpt = load_checkpoint(checkpoint, keys=_WEIGHTS_KEYS)
+    model = load_model(checkpoint, teacher)
+    if prune: model = model.prune(blocks_to_keep(model.cfg.n_layer, k, prune))
     hf = to_hf(model)
     hf.generation_config = GenerationConfig(do_sample=False, max_new_tokens=100)
-    hf.save_pretrained(out)
+    with _quiet(): hf.save_pretrained(out)
     run_dir = checkpoint.parent.parent
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else run_dir / 'tokenizer'
     if not (tok_dir / 'tokenizer.json').exists():
@@ -220,7 +243,7 @@ def lm_eval_rolling(hf_dir, text: str, max_length: int, prefix_id: int, batch_si
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, _quiet():
         task_dir = lm_eval_task(Path(d), text, name)
         model = HFLM(pretrained=str(hf_dir), max_length=max_length, batch_size=batch_size, prefix_token_id=prefix_id, device='cpu')
         res = lm_eval.simple_evaluate(model=model, tasks=[name], task_manager=TaskManager(include_path=str(task_dir)),

@@ -140,6 +140,14 @@ class DecoderLM(nn.Module):
         logits = self.head(self.ln_f(x))                                 # (B, T, V)
         return (logits, hiddens) if return_hidden else logits
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        "As `nn.Module.load_state_dict`, refusing untied weights for a tied model (one of the two would be lost silently)."
+        emb, head = state_dict.get('tok_emb.weight'), state_dict.get('head.weight')
+        if self.is_tied and emb is not None and head is not None and emb is not head and not torch.equal(emb, head):
+            raise ValueError("the state dict has separate input-embedding and head weights (an untied model, e.g. after freezing) "
+                             "but this model ties them: call untie_embedding_() before loading")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def prune(self, keep_blocks: list[int]) -> DecoderLM:
         "A new, smaller model holding only blocks `keep_blocks` (renumbered, config updated)."
         keep_blocks = list(keep_blocks)
