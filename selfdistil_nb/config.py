@@ -136,6 +136,7 @@ class TrainConfig:
     seed: int = 1337
     compile: bool = False         # torch.compile the student and teacher
     keep_best: bool = False       # also keep the checkpoint of the lowest validation loss (checkpoints/best.pt)
+    train_frac: float = 1.0       # train on this leading fraction of the training split (a data-constrained regime)
     device: str = 'cpu'
 
     def __post_init__(self):
@@ -154,6 +155,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
         _unit_interval(self, 'beta1'); _unit_interval(self, 'beta2')
         _check(self.grad_clip >= 0, f"TrainConfig.grad_clip must be >= 0, got {self.grad_clip!r}")
+        _check(0 < self.train_frac <= 1, f"TrainConfig.train_frac must be in (0, 1], got {self.train_frac!r}")
 
 # %% ../nbs/00_config.ipynb #c020
 CONFIG_SECTIONS = {'model': ModelConfig, 'distil': DistilConfig, 'train': TrainConfig}

@@ -355,6 +355,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
             raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
     data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
     _check_data(model_cfg, tc, data)
+    train_tokens = data['train'][:max(tc.seq_len + 1, int(len(data['train']) * tc.train_frac))]
 
     torch.manual_seed(tc.seed)                     # the same initial weights on every rank
     sd = SelfDistilT(model_cfg, distil_cfg).to(device)
@@ -426,7 +427,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         t_step = time.perf_counter()
         terms = {}
         for micro in range(tc.grad_accum):
-            x, y = get_batch(data['train'], tc.batch_size * world, tc.seq_len, gen, device)
+            x, y = get_batch(train_tokens, tc.batch_size * world, tc.seq_len, gen, device)
             x, y = x[rank * tc.batch_size:(rank + 1) * tc.batch_size], y[rank * tc.batch_size:(rank + 1) * tc.batch_size]
             sync = nullcontext() if world == 1 or micro == tc.grad_accum - 1 else model.no_sync()
             with sync:
