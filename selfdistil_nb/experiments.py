@@ -166,7 +166,7 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
 LONG_PRESET = 'long-char'
 LONG_GPT_LR_FACTORS = (0.5, 1, 1.5, 2)           # × the preset's learning rate (long-char: 1e-3 … 4e-3)
 LONG_SD_LR_FACTORS = (1, 1.5)                    # then two more SelfDistil-T trials: four each
-LONG_LENGTH_FRACS = (1 / 30, 1 / 8, 1 / 2)       # shorter runs for the gap-vs-length figure (long-char: 200, 750, 3000 steps)
+LONG_LENGTH_FRACS = (1 / 60, 1 / 15, 1 / 4)      # shorter runs for the gap-vs-length figure (long-char: 50, 200, 750 steps)
 TEACHER_SEED = 100
 
 def _lr(lr: float) -> tuple: return (f'train.lr={lr}', f'train.min_lr={lr / 10}')
@@ -200,12 +200,13 @@ def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET)
     kd = sd.overrides + (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     tuned = lambda v: kd if v == 'kd-only' else gpt.overrides if v == 'gpt-base' else sd.overrides
     specs.append(teacher)
-    steps = preset_configs(preset)[2].max_steps
+    steps, warmup = preset_configs(preset)[2].max_steps, preset_configs(preset)[2].warmup_steps
+    length = lambda n: (f'train.max_steps={n}', f'train.warmup_steps={max(1, round(n * warmup / steps))}')   # warm-up in proportion
     for seed in seeds:
         specs += [RunSpec('long-main', v, v, seed, tuned(v), preset) for v in MAIN_VARIANTS]
         specs.append(RunSpec('long-align', 'identity-predictor', 'selfdistil-t', seed, sd.overrides + ('distil.use_predictor=false',), preset))
         if seed < 2:
-            specs += [RunSpec('long-length', f'{v}-steps{n}', v, seed, tuned(v) + (f'train.max_steps={n}',), preset)
+            specs += [RunSpec('long-length', f'{v}-steps{n}', v, seed, tuned(v) + length(n), preset)
                       for n in (round(f * steps) for f in LONG_LENGTH_FRACS) for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
     specs += [RunSpec('long-freezing', name, 'selfdistil-t', 0, sd.overrides + ov, preset) for name, ov in [
         ('early', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25')),

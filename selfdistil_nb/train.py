@@ -78,12 +78,12 @@ def _preset_wt2_grid():
                         log_interval=20, ckpt_interval=0))
 
 def _preset_long_char():
-    "The multi-epoch CPU protocol (`09_experiments`): 10 narrow blocks, about 12 epochs of Tiny Shakespeare."
+    "The multi-epoch CPU protocol (`09_experiments`): 10 narrow blocks, about 24 epochs of a quarter of Tiny Shakespeare."
     return (ModelConfig(vocab_size=65, n_layer=10, n_head=4, d_model=64, max_seq_len=64, dropout=0.1, layerdrop_p=0.1),
             DistilConfig(),
-            TrainConfig(corpus='tinyshakespeare-90-5-5', tokenizer='char', batch_size=32, seq_len=64, max_steps=6000,
-                        lr=2e-3, min_lr=2e-4, warmup_steps=100, beta2=0.99, eval_interval=300, eval_batches=0,
-                        log_interval=50, ckpt_interval=0, keep_best=True))
+            TrainConfig(corpus='tinyshakespeare-90-5-5', tokenizer='char', batch_size=32, seq_len=64, max_steps=3000,
+                        lr=2e-3, min_lr=2e-4, warmup_steps=100, beta2=0.99, eval_interval=150, eval_batches=0,
+                        log_interval=50, ckpt_interval=0, keep_best=True, train_frac=0.25))
 
 def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup, eval_batches):
     return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1, layerdrop_p=0.1),
