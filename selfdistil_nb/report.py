@@ -132,6 +132,7 @@ def regime(records: list[dict], main: str) -> dict:
     gb = [r for r in records if r['experiment'] == main and r['label'] == 'gpt-base']
     if not gb: return {'runs': 0}
     tokens, split = gb[0]['train']['tokens'], gb[0].get('data', {}).get('train_tokens')
+    if split: split = max(1, int(split * gb[0]['configs']['train'].get('train_frac', 1.0)))   # the part of the split trained on
     changes, best_early = [], []
     for r in gb:
         ev = [(e['step'], e['student_val_loss']) for e in r['curves']['eval'] if 'student_val_loss' in e]
