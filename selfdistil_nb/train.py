@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -302,7 +303,6 @@ def _claim_out_dir(out: Path, overwrite: bool):
     if not overwrite:
         raise RunExistsError(f"output folder {out} already holds a run ({', '.join(found)}): continue it with "
                              f"--resume {out / 'checkpoints' / 'last.pt'}, choose another --out, or pass --overwrite to replace it")
-    import shutil
     for n in found:
         if (out / n).is_dir(): shutil.rmtree(out / n)
         else: (out / n).unlink()
