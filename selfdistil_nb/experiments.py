@@ -212,6 +212,8 @@ def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET)
         ('early', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25')),
         ('aggressive', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5')),
         ('late', ('distil.freeze_milestones=0.5,0.7,0.9', 'distil.freeze_fracs=0.1,0.2,0.3'))]]
+    if not teacher.path(results_dir).exists():      # KD-only runs need the teacher's checkpoint: named once it is trained
+        specs = [s for s in specs if s.variant != 'kd-only']
     fm = flop_matched_steps(preset, 'selfdistil-t', sd.overrides)
     specs.append(RunSpec('long-flop-matched', 'gpt-base-flop-matched', 'gpt-base', seeds[0], gpt.overrides + (f'train.max_steps={fm}',), preset))
     return specs
