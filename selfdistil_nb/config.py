@@ -138,6 +138,7 @@ class TrainConfig:
     keep_best: bool = False       # also keep the checkpoint of the lowest validation loss (checkpoints/best.pt)
     train_frac: float = 1.0       # train on this leading fraction of the training split (a data-constrained regime)
     device: str = 'cpu'
+    precision: str = 'auto'       # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32' or 'bf16' (CUDA only)
 
     def __post_init__(self):
         _check(self.corpus in CORPUS_NAMES, f"TrainConfig.corpus must be one of {CORPUS_NAMES}, got {self.corpus!r}")
@@ -155,6 +156,9 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
         _unit_interval(self, 'beta1'); _unit_interval(self, 'beta2')
         _check(self.grad_clip >= 0, f"TrainConfig.grad_clip must be >= 0, got {self.grad_clip!r}")
+        _check(self.precision in ('auto', 'fp32', 'bf16'), f"TrainConfig.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        _check(self.precision != 'bf16' or self.device.startswith('cuda'),
+               f"TrainConfig.precision='bf16' needs a CUDA device (bf16 matmul on CPU is ~200x slower), got device={self.device!r}")
         _check(0 < self.train_frac <= 1, f"TrainConfig.train_frac must be in (0, 1], got {self.train_frac!r}")
 
 # %% ../nbs/00_config.ipynb #c020

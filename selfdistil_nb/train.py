@@ -12,12 +12,12 @@ import shutil
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import fields as dataclass_fields, replace
 from pathlib import Path
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
-from .config import (DistilConfig, ModelConfig, TrainConfig, apply_overrides, configs_from_dict,
+from .config import (DistilConfig, ModelConfig, TrainConfig, apply_overrides, CONFIG_SECTIONS, configs_from_dict,
                                   configs_to_dict)
 from .data import CorpusNotFoundError, DataError, TokenData, eval_batches, get_batch, prepare_tokens
 from .losses import lm_loss
@@ -175,12 +175,14 @@ def load_checkpoint(path: Path, keys: tuple = _CKPT_KEYS) -> dict:
     return ckpt
 
 def config_mismatches(saved: dict, current: dict) -> list[str]:
-    "Fields whose values differ between two `configs_to_dict` dicts (train fields that don't affect the run ignored)."
+    """Fields whose values differ between two `configs_to_dict` dicts (train fields that don't affect the run ignored;
+    a field the checkpoint predates counts as its default)."""
     diffs = []
     for section, fields in current.items():
+        default = {f.name: f.default for f in dataclass_fields(CONFIG_SECTIONS[section])}
         for k, v in fields.items():
             if section == 'train' and k in _RESUMABLE_CHANGES: continue
-            old = saved.get(section, {}).get(k)
+            old = saved.get(section, {}).get(k, default.get(k))
             if (list(old) if isinstance(old, (list, tuple)) else old) != (list(v) if isinstance(v, (list, tuple)) else v):
                 diffs.append(f"{section}.{k}={old!r} in the checkpoint but {v!r} here")
     return diffs
@@ -379,7 +381,8 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         (out / 'tokenizer').mkdir(exist_ok=True)
         data.tokenizer.save(out / 'tokenizer')       # for `selfdistil_export` and sampling later
     log = _MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
-    autocast = torch.autocast('cuda', dtype=torch.bfloat16) if device.type == 'cuda' else nullcontext()
+    bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
     if tc.compile: _compile_blocks(sd)
     model = _ddp(sd, world, device)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
