@@ -14,11 +14,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 import torch
-from .config import DistilConfig, ModelConfig
 from .evaluate import step_flops_per_token
 from .losses import alignment_loss
 from .selfdistil import SelfDistilT
-from .train import make_optimizer, preset_configs, tune_cpu_allocator, variant_config
+from .config import DistilConfig, ModelConfig, preset_configs, variant_config
+from .train import make_optimizer, train_step, tune_cpu_allocator
 
 # %% auto #0
 __all__ = ['FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
@@ -57,13 +57,8 @@ def _cases(preset: str, device, only: tuple | None = None) -> dict:
     return out
 
 def _step(case, x, y, clip: float = 1.0):
-    sd, opt = case['sd'], case['opt']
-    out = sd(x, y)
-    opt.zero_grad(set_to_none=True)
-    out['total'].backward()
-    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g['params']], clip)
-    opt.step()
-    sd.update_teacher()
+    "One training step of a case: `train_step`, with the case's freezing held fixed."
+    train_step(case['sd'], case['opt'], None, [(x, y)], 0, 1, clip, freeze=False)
 
 # %% ../nbs/11_benchmarks.ipynb #c010
 def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10, warmup: int = 2, memory: bool = True) -> dict:

@@ -8,8 +8,9 @@ import json
 from dataclasses import dataclass, field, asdict, fields, replace
 
 # %% auto #0
-__all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'ModelConfig', 'DistilConfig', 'TrainConfig',
-           'configs_to_dict', 'configs_from_dict', 'apply_overrides']
+__all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'PRESETS', 'ModelConfig',
+           'DistilConfig', 'TrainConfig', 'configs_to_dict', 'configs_from_dict', 'apply_overrides', 'variant_config',
+           'preset_configs']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -206,3 +207,83 @@ def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg:
         changes[section][name] = _parse_value(cls, name, text.strip())
     cfgs = {section: replace(cfg, **changes[section]) if changes[section] else cfg for section, cfg in cfgs.items()}
     return cfgs['model'], cfgs['distil'], cfgs['train']
+
+# %% ../nbs/00_config.ipynb #p002
+_OFF = dict(use_kd=False, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False, fixed_teacher=False)
+_ALL_ON = {**_OFF, 'use_kd': True, 'use_align': True, 'use_ema': True, 'use_freeze': True, 'use_layerdrop': True}
+VARIANTS = {
+    'gpt-base': _OFF,
+    'kd-only': {**_OFF, 'use_kd': True, 'fixed_teacher': True},      # needs distil.teacher_checkpoint
+    'self-consistency': {**_OFF, 'use_kd': True},                     # KD from the current student (tau = 0)
+    'ema-only': {**_OFF, 'use_kd': True, 'use_ema': True},
+    'selfdistil-t': _ALL_ON,
+    'no-align': {**_ALL_ON, 'use_align': False},
+    'no-freeze': {**_ALL_ON, 'use_freeze': False},
+    'no-layerdrop': {**_ALL_ON, 'use_layerdrop': False},
+    'no-ema': {**_ALL_ON, 'use_ema': False},
+}
+
+def variant_config(name: str, base: DistilConfig | None = None) -> DistilConfig:
+    "`base` (default `DistilConfig()`) with the switches of variant `name`."
+    if name not in VARIANTS: raise ValueError(f"unknown variant {name!r}: use one of {list(VARIANTS)}")
+    return replace(base or DistilConfig(), **VARIANTS[name])
+
+# %% ../nbs/00_config.ipynb #p004
+def _preset_tiny():
+    return (ModelConfig(vocab_size=96, n_layer=2, n_head=2, d_model=32, max_seq_len=32, dropout=0.0, layerdrop_p=0.1),
+            DistilConfig(align_ramp=0.0),
+            TrainConfig(corpus='tinyshakespeare', tokenizer='char', batch_size=8, seq_len=32, max_steps=30, lr=3e-3,
+                        min_lr=3e-4, warmup_steps=3, eval_interval=10, eval_batches=2, log_interval=5, ckpt_interval=10))
+
+def _preset_shakespeare_char():
+    return (ModelConfig(vocab_size=65, n_layer=4, n_head=4, d_model=128, max_seq_len=64, dropout=0.0, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus='tinyshakespeare', tokenizer='char', batch_size=12, seq_len=64, max_steps=2000, lr=1e-3,
+                        min_lr=1e-4, warmup_steps=100, beta2=0.99, eval_interval=250, eval_batches=20, log_interval=50,
+                        ckpt_interval=500))
+
+def _preset_wt2_cpu():
+    return (ModelConfig(vocab_size=8192, n_layer=4, n_head=4, d_model=256, max_seq_len=128, dropout=0.1, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus='wikitext-2', tokenizer='bpe', bpe_vocab_size=8192, batch_size=16, seq_len=128,
+                        max_steps=600, lr=1e-3, min_lr=1e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
+                        log_interval=20, ckpt_interval=200))
+
+def _preset_wt2_grid():
+    "The CPU protocol of the report's tables (`09_experiments`): small enough for dozens of runs."
+    return (ModelConfig(vocab_size=4096, n_layer=4, n_head=4, d_model=128, max_seq_len=128, dropout=0.1, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus='wikitext-2', tokenizer='bpe', bpe_vocab_size=4096, batch_size=16, seq_len=128,
+                        max_steps=600, lr=2e-3, min_lr=2e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
+                        log_interval=20, ckpt_interval=0))
+
+def _preset_long_char():
+    "The multi-epoch CPU protocol (`09_experiments`): 10 narrow blocks, about 24 epochs of a quarter of Tiny Shakespeare."
+    return (ModelConfig(vocab_size=65, n_layer=10, n_head=4, d_model=64, max_seq_len=64, dropout=0.1, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus='tinyshakespeare-90-5-5', tokenizer='char', batch_size=32, seq_len=64, max_steps=3000,
+                        lr=2e-3, min_lr=2e-4, warmup_steps=100, beta2=0.99, eval_interval=150, eval_batches=0,
+                        log_interval=50, ckpt_interval=0, keep_best=True, train_frac=0.25))
+
+def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup, eval_batches):
+    return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1, layerdrop_p=0.1),
+            DistilConfig(),
+            TrainConfig(corpus=corpus, tokenizer='gpt2', batch_size=batch_size, seq_len=seq_len, max_steps=max_steps,
+                        lr=3e-4, min_lr=3e-5, warmup_steps=warmup, eval_interval=500, eval_batches=eval_batches, log_interval=50,
+                        ckpt_interval=2000, device='cuda', compile=True, keep_best=True))
+
+PRESETS = {
+    'tiny': _preset_tiny,
+    'shakespeare-char': _preset_shakespeare_char,
+    'wt2-cpu': _preset_wt2_cpu,
+    'wt2-grid': _preset_wt2_grid,
+    'long-char': _preset_long_char,
+    'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500, 0),       # about 17 epochs; whole validation split
+    'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000, 50),
+}
+
+def preset_configs(preset: str, variant: str = 'selfdistil-t', overrides: list = ()) -> tuple:
+    "`(ModelConfig, DistilConfig, TrainConfig)` of `preset` with `variant`'s switches and `section.field=value` overrides."
+    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
+    m, d, t = PRESETS[preset]()
+    return apply_overrides(m, variant_config(variant, d), t, overrides)

@@ -15,13 +15,14 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import torch
-from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
+from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict, preset_configs
 from .data import DataError, eval_batches, prepare_tokens
 from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, evaluate, prune_k, run_flops
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .teacher import EMATeacher
-from .train import _WEIGHTS_KEYS, load_checkpoint, preset_configs, save_checkpoint, train
+from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint
+from .train import train
 
 # %% auto #0
 __all__ = ['PRUNE_EVAL_BATCHES', 'MAIN_VARIANTS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_LENGTH_FRACS',
@@ -88,25 +89,25 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     scratch = Path(tempfile.mkdtemp(prefix='selfdistil-run-'))
     try:
         summary = train(model_cfg, distil_cfg, train_cfg, out_dir=scratch, data=data, progress=progress)
-        chosen = summary['best']['checkpoint'] if train_cfg.keep_best else summary['checkpoint']
-        ckpt = load_checkpoint(chosen, keys=_WEIGHTS_KEYS)
+        chosen = summary.best['checkpoint'] if train_cfg.keep_best else summary.checkpoint
+        ckpt = load_checkpoint(chosen, keys=WEIGHTS_KEYS)
         sd = SelfDistilT(model_cfg, distil_cfg)
         sd.load_state_dict(ckpt['model'])
-        save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in _WEIGHTS_KEYS})   # git-ignored; a KD teacher
+        save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in WEIGHTS_KEYS})   # git-ignored; a KD teacher
     finally: shutil.rmtree(scratch, ignore_errors=True)
     tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
     record = {
         'experiment': spec.experiment, 'label': spec.label, 'variant': spec.variant, 'seed': spec.seed,
         'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg, train_cfg),
-        'git_commit': summary['git_commit'], 'torch': summary['torch'], 'threads': summary['threads'],
-        'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps, 'train_s': summary['train_s'],
-                  'wall_s': summary['wall_s'], 'tokens_per_s': summary['tokens_per_s'],
+        'git_commit': summary.git_commit, 'torch': summary.torch, 'threads': summary.threads,
+        'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps, 'train_s': summary.train_s,
+                  'wall_s': summary.wall_s, 'tokens_per_s': summary.tokens_per_s,
                   'flops': run_flops(model_cfg, distil_cfg, train_cfg.seq_len, tokens_per_step, train_cfg.max_steps)},
         'data': {f'{split}_tokens': len(tokens) for split, tokens in data.splits.items()},
         'selected': {'checkpoint': 'best' if train_cfg.keep_best else 'last', 'step': ckpt['step']},
-        'validation': summary['final'] if not train_cfg.keep_best else
-                      next(r for r in summary['history'] if r['kind'] == 'eval' and r['step'] == ckpt['step']),
-        'curves': {'eval': _rows(summary['history'], 'eval'), 'train': _rows(summary['history'], 'train')},
+        'validation': summary.final if not train_cfg.keep_best else
+                      next(r for r in summary.history if r['kind'] == 'eval' and r['step'] == ckpt['step']),
+        'curves': {'eval': _rows(summary.history, 'eval'), 'train': _rows(summary.history, 'train')},
     }
     if not spec.test:                                   # tuning runs never see the test split
         record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')

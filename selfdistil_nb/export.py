@@ -15,8 +15,8 @@ import torch
 from .config import ModelConfig, configs_from_dict
 from .data import CharTokenizer, HFTokenizer, load_tokenizer
 from .evaluate import PRUNE_STRATEGIES, blocks_to_keep
-from .model import DecoderLM
-from .train import _WEIGHTS_KEYS, CheckpointError, load_checkpoint
+from .model import DecoderLM, model_from_state
+from .checkpoint import WEIGHTS_KEYS, CheckpointError, load_checkpoint
 
 # %% auto #0
 __all__ = ['hf_config', 'check_hf_config', 'model_config_from_hf', 'to_hf', 'from_hf', 'hf_tokenizer', 'load_model',
@@ -156,22 +156,19 @@ def _card(ckpt: dict, run_dir: Path, teacher: bool, prune: str | None, k: int, c
 
 def load_model(checkpoint, teacher: bool = False) -> DecoderLM:
     "The student (or EMA teacher) of a training checkpoint as an eval-mode `DecoderLM` (untied if it was, e.g. after freezing)."
-    ckpt = load_checkpoint(checkpoint, keys=_WEIGHTS_KEYS)
+    ckpt = load_checkpoint(checkpoint, keys=WEIGHTS_KEYS)
     m, _, _ = configs_from_dict(ckpt['configs'])
     prefix = 'teacher.averaged.module.' if teacher else 'student.'
     state = {key[len(prefix):]: v for key, v in ckpt['model'].items() if key.startswith(prefix)}
     if not state: raise CheckpointError(f"checkpoint {checkpoint} holds no {'teacher' if teacher else 'student'} (GPT-Base has no teacher)")
-    model = DecoderLM(replace(m, dropout=0.0, layerdrop_p=0.0))
-    if not torch.equal(state['tok_emb.weight'], state['head.weight']): model.untie_embedding_()   # loading both into one tensor would lose one
-    model.load_state_dict(state)
-    return model.eval()
+    return model_from_state(state, replace(m, dropout=0.0, layerdrop_p=0.0)).eval()
 
 def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None = None, k: int = 1,
                       tokenizer_dir=None, command: str = '') -> Path:
     "Write a `transformers` folder (model, configs, tokenizer, model card) for a training checkpoint."
     from transformers import GenerationConfig
     checkpoint, out = Path(checkpoint), Path(out)
-    ckpt = load_checkpoint(checkpoint, keys=_WEIGHTS_KEYS)
+    ckpt = load_checkpoint(checkpoint, keys=WEIGHTS_KEYS)
     model = load_model(checkpoint, teacher)
     if prune: model = model.prune(blocks_to_keep(model.cfg.n_layer, k, prune))
     hf = to_hf(model)

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from .config import ModelConfig
 
 # %% auto #0
-__all__ = ['rope_table', 'apply_rope', 'CausalSelfAttention', 'MLP', 'Block', 'layerdrop_mask', 'DecoderLM', 'num_params',
-           'flops_per_token']
+__all__ = ['rope_table', 'apply_rope', 'CausalSelfAttention', 'MLP', 'Block', 'layerdrop_mask', 'DecoderLM', 'model_from_state',
+           'num_params', 'flops_per_token']
 
 # %% ../nbs/01_model.ipynb #c006
 def rope_table(seq_len: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,6 +162,14 @@ class DecoderLM(nn.Module):
             sd.update({f'blocks.{new}.{k}': v for k, v in self.blocks[old].state_dict().items()})
         small.load_state_dict(sd)
         return small.to(self.head.weight.device).train(self.training)
+
+# %% ../nbs/01_model.ipynb #m002
+def model_from_state(state: dict, cfg: ModelConfig) -> DecoderLM:
+    "A `DecoderLM` of `cfg` holding `state` (a `DecoderLM` state dict), untied first if its head differs from its embedding."
+    model = DecoderLM(cfg)
+    if not torch.equal(state['tok_emb.weight'], state['head.weight']): model.untie_embedding_()
+    model.load_state_dict(state)
+    return model
 
 # %% ../nbs/01_model.ipynb #c034
 def num_params(model: nn.Module, trainable_only: bool = False) -> int:

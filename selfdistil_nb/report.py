@@ -28,7 +28,7 @@ def _cumulative_tflops(record: dict) -> list[float]:
     return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
 
 def run_tflops(record: dict) -> float:
-    "Training TFLOPs of a run, counted from its saved configs (`08_evaluate.run_flops`)."
+    "Training TFLOPs of a run, counted from its saved configs (`07_evaluate.run_flops`)."
     return _cumulative_tflops(record)[-1]
 
 def compute_curve(record: dict, key: str = 'student_val_ppl') -> tuple[list, list]:

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from .config import DistilConfig, ModelConfig
 from .losses import Predictor, alignment_loss, kd_loss, lm_loss
-from .model import DecoderLM, layerdrop_mask
+from .model import DecoderLM, layerdrop_mask, model_from_state
 from .schedules import align_start, ema_decay, frozen_depth
 from .teacher import EMATeacher
 
@@ -31,10 +31,7 @@ def load_fixed_teacher(path, model_cfg: ModelConfig) -> DecoderLM:
     if any(saved[k] != getattr(model_cfg, k) for k in shape):
         raise ValueError(f"teacher checkpoint {path} holds a model of another shape: "
                          + ', '.join(f"{k}={saved[k]} there, {getattr(model_cfg, k)} here" for k in shape if saved[k] != getattr(model_cfg, k)))
-    teacher = DecoderLM(replace(model_cfg, layerdrop_p=0.0))
-    if not torch.equal(state['tok_emb.weight'], state['head.weight']): teacher.untie_embedding_()
-    teacher.load_state_dict(state)
-    return teacher
+    return model_from_state(state, replace(model_cfg, layerdrop_p=0.0))
 
 class SelfDistilT(nn.Module):
     "Student `DecoderLM`, teacher (EMA, or fixed) and per-layer predictors, with the combined SelfDistil-T loss."
