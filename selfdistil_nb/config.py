@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass, field, asdict, fields, replace
 
 # %% auto #0
-__all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'PRESETS', 'ModelConfig',
-           'DistilConfig', 'TrainConfig', 'configs_to_dict', 'configs_from_dict', 'apply_overrides', 'variant_config',
-           'preset_configs']
+__all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES', 'ABLATIONS',
+           'MAIN_VARIANTS', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
+           'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -106,8 +106,25 @@ class DistilConfig:
         _check(not (self.fixed_teacher and self.use_ema),
                "DistilConfig.fixed_teacher and use_ema exclude each other: a fixed teacher is never averaged")
 
+    # What the switches imply. `SelfDistilT` and the FLOP model (`07_evaluate`) both read these, so they cannot disagree.
     @property
-    def needs_teacher(self) -> bool: return self.use_kd or self.use_align or self.fixed_teacher
+    def needs_teacher(self) -> bool:
+        "A teacher runs: for KD, for alignment, or as a fixed KD-only teacher."
+        return self.use_kd or self.use_align or self.fixed_teacher
+
+    @property
+    def shares_prefix(self) -> bool:
+        "The teacher starts from the student's frozen prefix: an EMA teacher (not a fixed one), embedding frozen too."
+        return self.needs_teacher and not self.fixed_teacher and self.freeze_embedding and self.share_prefix
+
+    @property
+    def uses_predictors(self) -> bool:
+        "Alignment runs through the MLP predictors (else through the identity)."
+        return self.use_align and self.use_predictor
+
+    def layerdrop_p(self, model_cfg: ModelConfig) -> float:
+        "The student's LayerDrop probability in training (0 when the variant switches LayerDrop off)."
+        return model_cfg.layerdrop_p if self.use_layerdrop else 0.0
 
 # %% ../nbs/00_config.ipynb #c016
 CORPUS_NAMES = ('tinyshakespeare', 'tinyshakespeare-90-5-5', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103', 'wikitext-103-raw', 'openwebtext')
@@ -222,6 +239,10 @@ VARIANTS = {
     'no-layerdrop': {**_ALL_ON, 'use_layerdrop': False},
     'no-ema': {**_ALL_ON, 'use_ema': False},
 }
+
+BASELINES = ('gpt-base', 'kd-only', 'ema-only', 'selfdistil-t')            # the report's Table 1 rows
+ABLATIONS = tuple(v for v in VARIANTS if v.startswith('no-'))           # Table 2: SelfDistil-T with one component off
+MAIN_VARIANTS = BASELINES + ABLATIONS                                  # the main grid of 09_experiments
 
 def variant_config(name: str, base: DistilConfig | None = None) -> DistilConfig:
     "`base` (default `DistilConfig()`) with the switches of variant `name`."

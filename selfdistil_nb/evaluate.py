@@ -99,15 +99,15 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
                          depth: int = 0, aligned: int | None = None) -> float:
     "Expected matmul FLOPs per token of one training step with `depth` frozen blocks and `aligned` aligned layers."
     L, C = model_cfg.n_layer, model_cfg.d_model
-    p = model_cfg.layerdrop_p if distil_cfg.use_layerdrop else 0.0
+    dc = distil_cfg
+    p = dc.layerdrop_p(model_cfg)
     block = flops_per_token(model_cfg, seq_len, n_layer=1, training=False) - flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
     head = flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
-    crossing = 0.0 if distil_cfg.freeze_embedding else depth * block    # input gradients crossing the frozen prefix
+    crossing = 0.0 if dc.freeze_embedding else depth * block    # input gradients crossing the frozen prefix
     student = depth * block + crossing + (1 - p) * 3 * (L - depth) * block + 3 * head
-    dc = distil_cfg
-    shared = depth if dc.share_prefix and dc.freeze_embedding and not dc.fixed_teacher else 0   # the teacher reuses the prefix
-    teacher = ((L - shared) * block + head) if distil_cfg.needs_teacher else 0.0
-    n_align = (L if aligned is None else aligned) if distil_cfg.use_align and distil_cfg.use_predictor else 0
+    shared = depth if dc.shares_prefix else 0                           # the teacher reuses the student's prefix
+    teacher = ((L - shared) * block + head) if dc.needs_teacher else 0.0
+    n_align = (L if aligned is None else aligned) if dc.uses_predictors else 0
     predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)        # two C×C matmuls, forward + backward, of blocks that ran
     return student + teacher + predictors
 

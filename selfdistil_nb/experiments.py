@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import torch
-from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict, preset_configs
+from .config import MAIN_VARIANTS, DistilConfig, ModelConfig, TrainConfig, configs_to_dict, preset_configs
 from .data import DataError, eval_batches, prepare_tokens
 from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, evaluate, prune_k, run_flops
 from .model import DecoderLM
@@ -25,9 +25,9 @@ from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint
 from .train import train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'MAIN_VARIANTS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_LENGTH_FRACS',
-           'TEACHER_SEED', 'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps', 'cpu_grid',
-           'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+__all__ = ['PRUNE_EVAL_BATCHES', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED',
+           'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps', 'cpu_grid', 'long_sweep',
+           'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -134,8 +134,6 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     return record
 
 # %% ../nbs/09_experiments.ipynb #c016
-MAIN_VARIANTS = ('gpt-base', 'kd-only', 'ema-only', 'selfdistil-t', 'no-align', 'no-freeze', 'no-layerdrop', 'no-ema')
-
 def flop_matched_steps(preset: str = 'wt2-grid', variant: str = 'selfdistil-t', overrides: tuple = ()) -> int:
     "Steps of GPT-Base that spend the training FLOPs of `variant`'s run of `preset`."
     m, d, t = preset_configs(preset, variant, list(overrides))

@@ -38,12 +38,12 @@ class SelfDistilT(nn.Module):
     def __init__(self, model_cfg: ModelConfig, distil_cfg: DistilConfig):
         super().__init__()
         self.model_cfg, self.distil_cfg = model_cfg, distil_cfg
-        student_cfg = model_cfg if distil_cfg.use_layerdrop else replace(model_cfg, layerdrop_p=0.0)
+        student_cfg = replace(model_cfg, layerdrop_p=distil_cfg.layerdrop_p(model_cfg))
         self.student = DecoderLM(student_cfg)
         self.teacher = None
         if distil_cfg.fixed_teacher: self.teacher = EMATeacher(load_fixed_teacher(distil_cfg.teacher_checkpoint, model_cfg), 0.0)
         elif distil_cfg.needs_teacher: self.teacher = EMATeacher(self.student, self._decay(0, 1))
-        make = (lambda: Predictor(model_cfg.d_model)) if distil_cfg.use_predictor else nn.Identity
+        make = (lambda: Predictor(model_cfg.d_model)) if distil_cfg.uses_predictors else nn.Identity
         self.predictors = nn.ModuleList(make() for _ in range(model_cfg.n_layer)) if distil_cfg.use_align else None
         self.register_buffer('frozen', torch.zeros((), dtype=torch.long))  # frozen depth, saved with the state
         self.layerdrop_generator = None  # set to share LayerDrop decisions across processes (DDP)
@@ -54,8 +54,7 @@ class SelfDistilT(nn.Module):
     @property
     def shares_prefix(self) -> bool:
         "Whether the teacher starts from the student's frozen prefix (an EMA teacher, embedding frozen too)."
-        dc = self.distil_cfg
-        return self.teacher is not None and not dc.fixed_teacher and dc.freeze_embedding and dc.share_prefix
+        return self.teacher is not None and self.distil_cfg.shares_prefix
 
     def _decay(self, step, total_steps):
         dc = self.distil_cfg
