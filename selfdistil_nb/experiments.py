@@ -13,11 +13,13 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import TypedDict
 from pathlib import Path
 import torch
-from .config import MAIN_VARIANTS, DistilConfig, ModelConfig, TrainConfig, configs_to_dict, preset_configs
+from .config import (MAIN_VARIANTS, DistilConfig, ModelConfig, TrainConfig, configs_from_dict, configs_to_dict,
+                                  preset_configs)
 from .data import DataError, eval_batches, prepare_tokens
-from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, evaluate, prune_k, run_flops
+from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, cumulative_flops, evaluate, prune_k, run_flops
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .teacher import EMATeacher
@@ -25,9 +27,10 @@ from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint
 from .train import train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED',
-           'RunSpec', 'effective_rank', 'hidden_stats', 'run_one', 'flop_matched_steps', 'cpu_grid', 'long_sweep',
-           'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+__all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS',
+           'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'RunSpec', 'effective_rank', 'hidden_stats', 'RunRecord',
+           'check_record', 'cumulative_tflops', 'run_one', 'flop_matched_steps', 'cpu_grid', 'long_sweep', 'long_grid',
+           'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -66,6 +69,62 @@ def hidden_stats(model: DecoderLM, x: torch.Tensor) -> list[dict]:
 
 # %% ../nbs/09_experiments.ipynb #c010
 PRUNE_EVAL_BATCHES = 50
+
+# %% ../nbs/09_experiments.ipynb #r002
+class RunRecord(TypedDict, total=False):
+    """One finished run, as `run_one` saves it (`results/<experiment>/<label>-s<seed>.json`) and `10_report` reads it.
+    A new metric is added here and in `run_one`, and — to reach the report's tables — in `RECORD_METRICS`;
+    `check_record` refuses any key not declared here."""
+    experiment: str              # the grid's experiment: the results sub-folder
+    label: str                   # the run's name in its experiment (a variant, a sweep point)
+    variant: str                 # the `VARIANTS` entry it trains
+    seed: int
+    preset: str                  # the protocol's preset
+    overrides: list              # `section.field=value` on top of preset and variant
+    configs: dict                # the three configs as trained (`configs_to_dict`)
+    git_commit: str | None
+    torch: str
+    threads: int
+    train: dict                  # steps, tokens, train_s, wall_s, tokens_per_s, flops (counted when the run finished)
+    data: dict                   # tokens per split
+    selected: dict               # which checkpoint the test metrics come from ('best' or 'last') and its step
+    validation: dict             # that checkpoint's validation row
+    curves: dict                 # 'eval' and 'train' metric rows
+    finished: str                # when it was written
+    student: dict                # test metrics of the student (`07_evaluate.evaluate`); absent for tuning runs
+    teacher: dict | None         # the same for the teacher (None without one)
+    prune_k: int                 # blocks removed for the pruning column
+    prune_base_ppl: float        # test perplexity on the pruning subset, nothing removed
+    prune_degradation_pct: float  # % perplexity increase removing `prune_k` blocks every other
+    pruning: list                # every k and strategy
+    hidden_stats: list           # per block: effective rank and feature statistics of the student's states
+    eval_s: float                # seconds of test evaluation
+    note: str                    # a remark written by hand into an older record
+
+def check_record(r: dict, where: str = '') -> dict:
+    "`r`, if every key is a `RunRecord` field; else a `ValueError` naming the undeclared keys."
+    unknown = sorted(set(r) - set(RunRecord.__annotations__))
+    if unknown: raise ValueError(f"run record {where} has keys {unknown} that RunRecord does not declare: add them there (09_experiments)")
+    return r
+
+def cumulative_tflops(r: RunRecord) -> list[float]:
+    "Training TFLOPs spent after each step of a run, counted from its saved configs (`07_evaluate.cumulative_flops`)."
+    configs = dict(r['configs'], distil={'share_prefix': False, **r['configs']['distil']})  # runs from before the shared prefix
+    m, d, t = configs_from_dict(configs)
+    return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
+
+RECORD_METRICS = {                 # the report's per-run columns: name -> how it is read from a tested RunRecord
+    'ppl': lambda r: r['student']['ppl'],
+    'ppl_word': lambda r: r['student'].get('ppl_word'),
+    'ece': lambda r: 100 * r['student']['ece'],                       # in %
+    'prune': lambda r: r['prune_degradation_pct'],
+    'accuracy': lambda r: 100 * r['student']['accuracy'],             # in %
+    'teacher_ppl': lambda r: (r['teacher'] or {}).get('ppl'),
+    'tflops': lambda r: cumulative_tflops(r)[-1],
+    'train_s': lambda r: r['train']['train_s'],
+    'tokens_per_s': lambda r: r['train']['tokens_per_s'],
+    'tokens': lambda r: r['train']['tokens'],
+}
 
 # %% ../nbs/09_experiments.ipynb #c011
 def _atomic_json(path: Path, obj):
@@ -111,7 +170,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     }
     if not spec.test:                                   # tuning runs never see the test split
         record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
-        _atomic_json(path, record)
+        _atomic_json(path, check_record(record, str(path)))
         return record
     kw = dict(seq_len=train_cfg.seq_len, batch_size=train_cfg.batch_size, words=data.words.get('test'))
     t0 = time.perf_counter()
@@ -130,7 +189,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         'pruning': pruning, 'hidden_stats': hidden_stats(sd.student, x),
         'eval_s': time.perf_counter() - t0, 'finished': time.strftime('%Y-%m-%dT%H:%M:%S'),
     })
-    _atomic_json(path, record)
+    _atomic_json(path, check_record(record, str(path)))
     return record
 
 # %% ../nbs/09_experiments.ipynb #c016

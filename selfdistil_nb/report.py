@@ -11,8 +11,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from .config import configs_from_dict
-from .evaluate import cumulative_flops
+from .experiments import RECORD_METRICS, RunRecord, check_record, cumulative_tflops
 
 # %% auto #0
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_tflops', 'compute_curve', 'load_records',
@@ -22,39 +21,29 @@ __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_
            'plot_gaps']
 
 # %% ../nbs/10_report.ipynb #c007
-def _cumulative_tflops(record: dict) -> list[float]:
-    configs = dict(record['configs'], distil={'share_prefix': False, **record['configs']['distil']})  # runs from before the shared prefix
-    m, d, t = configs_from_dict(configs)
-    return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
-
-def run_tflops(record: dict) -> float:
+def run_tflops(record: RunRecord) -> float:
     "Training TFLOPs of a run, counted from its saved configs (`07_evaluate.run_flops`)."
-    return _cumulative_tflops(record)[-1]
+    return cumulative_tflops(record)[-1]
 
-def compute_curve(record: dict, key: str = 'student_val_ppl') -> tuple[list, list]:
+def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
     "Training TFLOPs spent by each evaluation of a run, and the evaluated `key` there (from the run's saved configs)."
-    cum = _cumulative_tflops(record)
+    cum = cumulative_tflops(record)
     ev = [e for e in record['curves']['eval'] if key in e]
     return [cum[e['step'] - 1] if e['step'] > 0 else 0.0 for e in ev], [e[key] for e in ev]
 
-RECORD_COLUMNS = ['experiment', 'label', 'seed', 'ppl', 'ppl_word', 'ece', 'prune', 'accuracy', 'teacher_ppl', 'tflops', 'train_s',
-                  'tokens_per_s', 'tokens']
+RECORD_COLUMNS = ['experiment', 'label', 'seed', *RECORD_METRICS]
 
-def load_records(results_dir='../results', experiment: str | None = None, preset: str | None = 'wt2-grid') -> list[dict]:
-    "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset)."
+def load_records(results_dir='../results', experiment: str | None = None, preset: str | None = 'wt2-grid') -> list[RunRecord]:
+    "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset), checked."
     pattern = f"{experiment}/*.json" if experiment else "*/*.json"
-    recs = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(pattern)) if p.parent.name not in ('train', 'bench')]
+    recs = [(p, json.loads(p.read_text())) for p in sorted(Path(results_dir).glob(pattern)) if p.parent.name not in ('train', 'bench')]
+    recs = [check_record(r, str(p)) for p, r in recs if 'experiment' in r]
     return [r for r in recs if 'student' in r and (preset is None or r.get('preset') == preset)]   # tuning runs have no test metrics
 
-def records_frame(records: list[dict]) -> pd.DataFrame:
-    "One row per run: the tables' metrics (ECE and pruning in %; training TFLOPs counted from the run's configs)."
-    rows = []
-    for r in records:
-        rows.append({'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'],
-                     'ppl': r['student']['ppl'], 'ppl_word': r['student'].get('ppl_word'), 'ece': 100 * r['student']['ece'],
-                     'prune': r['prune_degradation_pct'], 'accuracy': 100 * r['student']['accuracy'],
-                     'teacher_ppl': (r['teacher'] or {}).get('ppl'), 'tflops': run_tflops(r),
-                     'train_s': r['train']['train_s'], 'tokens_per_s': r['train']['tokens_per_s'], 'tokens': r['train']['tokens']})
+def records_frame(records: list[RunRecord]) -> pd.DataFrame:
+    "One row per run: the columns of `RECORD_METRICS` (ECE and accuracy in %; training TFLOPs from the run's configs)."
+    rows = [{'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'], **{k: f(r) for k, f in RECORD_METRICS.items()}}
+            for r in records]
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
 # %% ../nbs/10_report.ipynb #c009
