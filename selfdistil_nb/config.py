@@ -5,12 +5,13 @@
 # %% ../nbs/00_config.ipynb #c002
 from __future__ import annotations
 import json
+import os
 from dataclasses import dataclass, field, asdict, fields, replace
 
 # %% auto #0
 __all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES', 'ABLATIONS',
            'MAIN_VARIANTS', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
-           'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs']
+           'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs', 'skip_check']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -308,3 +309,11 @@ def preset_configs(preset: str, variant: str = 'selfdistil-t', overrides: list =
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
     m, d, t = PRESETS[preset]()
     return apply_overrides(m, variant_config(variant, d), t, overrides)
+
+# %% ../nbs/00_config.ipynb #k002
+def skip_check(reason: str) -> None:
+    "Report a check that did not run, and why (printed, and appended to `$SELFDISTIL_SKIP_LOG` if set)."
+    print(f"SKIPPED: {reason}")
+    log = os.environ.get('SELFDISTIL_SKIP_LOG')
+    if log:
+        with open(log, 'a') as f: f.write(reason + '\n')
