@@ -17,7 +17,7 @@ import torch
 from .evaluate import step_flops_per_token
 from .losses import alignment_loss
 from .selfdistil import SelfDistilT
-from .config import DistilConfig, ModelConfig, preset_configs, variant_config
+from .config import preset_configs, variant_config
 from .train import make_optimizer, train_step, tune_cpu_allocator
 
 # %% auto #0
@@ -30,7 +30,11 @@ def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int =
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     times = []
     for _ in range(repeats + 1):
-        _sync(device); t0 = time.perf_counter(); a @ b; _sync(device); times.append(time.perf_counter() - t0)
+        _sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - t0)
     return 2 * n ** 3 / statistics.median(times[1:])
 
 def _sync(device):
@@ -77,18 +81,29 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
         for name, case in cases.items():
             xy = batch()
             with autocast:
-                _sync(device); t0 = time.perf_counter(); _step(case, xy[:, :-1], xy[:, 1:]); _sync(device)
+                _sync(device)
+                t0 = time.perf_counter()
+                _step(case, xy[:, :-1], xy[:, 1:])
+                _sync(device)
             if i >= warmup: times[name].append(time.perf_counter() - t0)
         xy = batch()
         with autocast:
-            _sync(device); t0 = time.perf_counter()
+            _sync(device)
+            t0 = time.perf_counter()
             with torch.no_grad(): _, t_h = sd_ref.teacher(xy[:, :-1], return_hidden=True)
-            _sync(device); t1 = time.perf_counter()
-            sd_ref.update_teacher(); _sync(device); t2 = time.perf_counter()
+            _sync(device)
+            t1 = time.perf_counter()
+            sd_ref.update_teacher()
+            _sync(device)
+            t2 = time.perf_counter()
             s_h = [h.detach().requires_grad_() for h in t_h]
-            alignment_loss(s_h, t_h, sd_ref.predictors, range(m.n_layer)).backward(); _sync(device); t3 = time.perf_counter()
+            alignment_loss(s_h, t_h, sd_ref.predictors, range(m.n_layer)).backward()
+            _sync(device)
+            t3 = time.perf_counter()
         if i >= warmup:
-            parts['teacher forward'].append(t1 - t0); parts['EMA update'].append(t2 - t1); parts['alignment loss'].append(t3 - t2)
+            parts['teacher forward'].append(t1 - t0)
+            parts['EMA update'].append(t2 - t1)
+            parts['alignment loss'].append(t3 - t2)
     tokens = t.batch_size * t.seq_len
     med = {k: statistics.median(v) for k, v in {**times, **parts}.items()}
     iqr = {k: (statistics.quantiles(v, n=4)[2] - statistics.quantiles(v, n=4)[0]) if len(v) > 1 else 0.0 for k, v in {**times, **parts}.items()}
@@ -119,20 +134,25 @@ def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
     "Run `steps` steps of `case`; print peak memory in MB (CPU: RSS sampled every ms, above the RSS before the model existed)."
     import threading
     try:                                        # hand memory freed by the imports back, so the baseline is tight (glibc)
-        import ctypes; ctypes.CDLL('libc.so.6').malloc_trim(0)
+        import ctypes
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): pass
     tune_cpu_allocator()
     before, peak, stop = _rss_mb(), [0.0], threading.Event()
     def sample():
-        while not stop.is_set(): peak[0] = max(peak[0], _rss_mb()); time.sleep(0.001)
-    sampler = threading.Thread(target=sample, daemon=True); sampler.start()
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.001)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     c = _cases(preset, device, only=(case,))[case]          # this case's model alone counts
     m, _, t = preset_configs(preset)
     if torch.device(device).type == 'cuda': torch.cuda.reset_peak_memory_stats()
     for _ in range(steps):
         xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1)).to(device)
         _step(c, xy[:, :-1], xy[:, 1:])
-    stop.set(); sampler.join()
+    stop.set()
+    sampler.join()
     if torch.device(device).type == 'cuda': print(torch.cuda.max_memory_allocated() / 2 ** 20)
     else: print(max(peak[0], _rss_mb()) - before)
 
@@ -201,7 +221,10 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
     for i in range(warmup + repeats):
         for k, case in cases.items():
             xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
-            _sync(device); t0 = time.perf_counter(); _step(case, xy[:, :-1], xy[:, 1:]); _sync(device)
+            _sync(device)
+            t0 = time.perf_counter()
+            _step(case, xy[:, :-1], xy[:, 1:])
+            _sync(device)
             if i >= warmup: times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     tps = t.batch_size * t.seq_len * t.grad_accum
@@ -219,8 +242,10 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
 def bench_cli(argv: list | None = None):
     "Entry point of `selfdistil_bench`."
     p = argparse.ArgumentParser(prog='selfdistil_bench', description="Benchmark SelfDistil-T against GPT-Base in one run.")
-    p.add_argument('--preset', default='shakespeare-char'); p.add_argument('--device', default='cpu')
-    p.add_argument('--repeats', type=int, default=10); p.add_argument('--no-memory', action='store_true')
+    p.add_argument('--preset', default='shakespeare-char')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--repeats', type=int, default=10)
+    p.add_argument('--no-memory', action='store_true')
     p.add_argument('--out', default='results/bench', help="folder for the JSON result")
     p.add_argument('--freezing', action='store_true', help="time and FLOPs of the freezing schedules instead")
     a = p.parse_args(argv)
@@ -230,13 +255,15 @@ def bench_cli(argv: list | None = None):
         for name, s in r['schedules'].items():
             print(f"{name:10s} frozen depths {s['depths']}: FLOPs {s['flops / none']:.3f}, time {s['time / none']:.3f} of none")
         path = Path(a.out) / f"{a.preset}-freezing-{torch.device(a.device).type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(r, indent=1))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r, indent=1))
         print(f"wrote {path}")
         return
     r = benchmark(a.preset, a.device, a.repeats, memory=not a.no_memory)
     print(format_table(r))
     path = Path(a.out) / f"{a.preset}-{torch.device(a.device).type}.json"
-    path.parent.mkdir(parents=True, exist_ok=True); path.write_text(json.dumps(r, indent=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(r, indent=1))
     print(f"wrote {path}")
 
 # %% ../nbs/11_benchmarks.ipynb #c016

@@ -4,9 +4,8 @@
 
 # %% ../nbs/00_config.ipynb #c002
 from __future__ import annotations
-import json
 import os
-from dataclasses import dataclass, field, asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 # %% auto #0
 __all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES', 'ABLATIONS',
@@ -173,7 +172,8 @@ class TrainConfig:
         _check(self.warmup_steps < self.max_steps,
                f"TrainConfig.warmup_steps ({self.warmup_steps}) must be smaller than max_steps ({self.max_steps})")
         _check(self.weight_decay >= 0, f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay!r}")
-        _unit_interval(self, 'beta1'); _unit_interval(self, 'beta2')
+        _unit_interval(self, 'beta1')
+        _unit_interval(self, 'beta2')
         _check(self.grad_clip >= 0, f"TrainConfig.grad_clip must be >= 0, got {self.grad_clip!r}")
         _check(self.precision in ('auto', 'fp32', 'bf16'), f"TrainConfig.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         _check(self.precision != 'bf16' or self.device.startswith('cuda'),

@@ -309,7 +309,9 @@ def docs_cli(readme: bool = False,  # rewrite README.md from the index notebook
              html: str = None,      # build the documentation site into this folder
              check: bool = False):  # open every page of the site in headless Chromium; exit 1 on any problem
     "Build README.md and the documentation site without Quarto (nbdev's processors, nbconvert, pandoc, KaTeX)."
-    if not readme and not html: print("nothing to do: pass --readme and/or --html DIR [--check]"); return
+    if not readme and not html:
+        print("nothing to do: pass --readme and/or --html DIR [--check]")
+        return
     if readme: print(f"wrote {render_readme()}")
     if html:
         print(f"wrote {len(render_site(Path(html)))} pages to {html}")

@@ -9,15 +9,13 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TypedDict
 from pathlib import Path
 import torch
-from .config import (MAIN_VARIANTS, DistilConfig, ModelConfig, TrainConfig, configs_from_dict, configs_to_dict,
-                                  preset_configs)
+from .config import MAIN_VARIANTS, ModelConfig, configs_from_dict, configs_to_dict, preset_configs
 from .data import DataError, eval_batches, prepare_tokens
 from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, cumulative_flops, evaluate, prune_k, run_flops
 from .model import DecoderLM

@@ -194,7 +194,8 @@ def export_cli(argv: list | None = None):
     a = p.parse_args(argv)
     try: out = export_checkpoint(a.checkpoint, a.out, a.teacher, a.prune, a.k, a.tokenizer, ' '.join(['selfdistil_export'] + sys.argv[1:]))
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"selfdistil_export: error: {e}", file=sys.stderr); sys.exit(1)
+        print(f"selfdistil_export: error: {e}", file=sys.stderr)
+        sys.exit(1)
     print(f"wrote {out}: AutoModelForCausalLM.from_pretrained({str(out)!r}) and AutoTokenizer.from_pretrained({str(out)!r}) load it")
 
 # %% ../nbs/13_export.ipynb #c019

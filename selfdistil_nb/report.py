@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -55,7 +54,8 @@ def summarize(df: pd.DataFrame, labels: list, metrics=('ppl', 'ece', 'prune')) -
         if len(sub) == 0: continue
         row = {'label': lab, 'n': len(sub)}
         for m in metrics:
-            row[m] = sub[m].mean(); row[f'{m}_std'] = sub[m].std(ddof=1) if len(sub) > 1 else float('nan')
+            row[m] = sub[m].mean()
+            row[f'{m}_std'] = sub[m].std(ddof=1) if len(sub) > 1 else float('nan')
         rows.append(row)
     return pd.DataFrame(rows).set_index('label') if rows else pd.DataFrame()
 
@@ -198,14 +198,17 @@ def short_verdict(v: str) -> str:
 # %% ../nbs/10_report.ipynb #c015
 def save_table(df: pd.DataFrame, name: str, figures_dir='../figures') -> list[Path]:
     "Write `df` as `name.md` and `name.csv` into `figures_dir`."
-    d = Path(figures_dir); d.mkdir(parents=True, exist_ok=True)
+    d = Path(figures_dir)
+    d.mkdir(parents=True, exist_ok=True)
     md, csv = d / f'{name}.md', d / f'{name}.csv'
-    md.write_text(df.to_markdown() + '\n'); df.to_csv(csv)
+    md.write_text(df.to_markdown() + '\n')
+    df.to_csv(csv)
     return [md, csv]
 
 def save_figure(fig, name: str, figures_dir='../figures', dpi: int = 120) -> Path:
     "Save `fig` as `figures_dir/name.png` (stable name, no timestamp) and return the path."
-    d = Path(figures_dir); d.mkdir(parents=True, exist_ok=True)
+    d = Path(figures_dir)
+    d.mkdir(parents=True, exist_ok=True)
     path = d / f'{name}.png'
     fig.savefig(path, dpi=dpi, bbox_inches='tight')
     return path
@@ -225,7 +228,9 @@ def plot_curves(records: list[dict], ax=None, key: str = 'student_val_loss'):
     for lab, runs in by.items():
         n = min(len(s) for s, _ in runs)
         ax.plot(runs[0][0][:n], np.mean([v[:n] for _, v in runs], 0), label=lab, marker='.')
-    ax.set_xlabel('step'); ax.set_ylabel('validation loss (nats/token)'); ax.legend(fontsize=7)
+    ax.set_xlabel('step')
+    ax.set_ylabel('validation loss (nats/token)')
+    ax.legend(fontsize=7)
     return fig
 
 def plot_reliability(bins: dict, ax=None):
@@ -235,7 +240,9 @@ def plot_reliability(bins: dict, ax=None):
     for lab, b in bins.items():
         keep = [i for i, c in enumerate(b['count']) if c > 0]
         ax.plot([b['confidence'][i] for i in keep], [b['accuracy'][i] for i in keep], marker='o', label=lab)
-    ax.set_xlabel('confidence (top-1)'); ax.set_ylabel('accuracy'); ax.legend(fontsize=7)
+    ax.set_xlabel('confidence (top-1)')
+    ax.set_ylabel('accuracy')
+    ax.legend(fontsize=7)
     return fig
 
 def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
@@ -249,8 +256,11 @@ def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
         ks = [k for k, _ in runs[0]]
         ax.plot(ks, np.mean([[v for _, v in pts] for pts in runs], 0), marker='o', label=lab)
         ax.set_xticks(ks)
-    ax.set_yscale('log'); ax.set_xlabel('blocks removed'); ax.set_ylabel('perplexity increase (%)')
-    ax.set_title(strategy, fontsize=9); ax.legend(fontsize=7)
+    ax.set_yscale('log')
+    ax.set_xlabel('blocks removed')
+    ax.set_ylabel('perplexity increase (%)')
+    ax.set_title(strategy, fontsize=9)
+    ax.legend(fontsize=7)
     return fig
 
 def plot_compute_curves(records: list[dict], ax=None, key: str = 'student_val_ppl', skip_first: bool = True):
@@ -259,9 +269,13 @@ def plot_compute_curves(records: list[dict], ax=None, key: str = 'student_val_pp
     by = {}
     for r in records: by.setdefault(r['label'], []).append(compute_curve(r, key))
     for lab, runs in by.items():
-        n = min(len(x) for x, _ in runs); i0 = 1 if skip_first and n > 1 else 0
+        n = min(len(x) for x, _ in runs)
+        i0 = 1 if skip_first and n > 1 else 0
         ax.plot(np.mean([x[i0:n] for x, _ in runs], 0), np.mean([y[i0:n] for _, y in runs], 0), marker='.', label=lab)
-    ax.set_yscale('log'); ax.set_xlabel('cumulative training TFLOPs'); ax.set_ylabel('validation perplexity'); ax.legend(fontsize=7)
+    ax.set_yscale('log')
+    ax.set_xlabel('cumulative training TFLOPs')
+    ax.set_ylabel('validation perplexity')
+    ax.legend(fontsize=7)
     return fig
 
 def plot_points(df: pd.DataFrame, x: str, y: str, ax=None, label_col: str = 'label', xlabel=None, ylabel=None):
@@ -269,7 +283,8 @@ def plot_points(df: pd.DataFrame, x: str, y: str, ax=None, label_col: str = 'lab
     fig, ax = _ax(ax)
     ax.scatter(df[x], df[y])
     for _, r in df.iterrows(): ax.annotate(str(r[label_col]), (r[x], r[y]), fontsize=7, xytext=(3, 3), textcoords='offset points')
-    ax.set_xlabel(xlabel or x); ax.set_ylabel(ylabel or y)
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
     return fig
 
 # %% ../nbs/10_report.ipynb #c013f
@@ -301,7 +316,9 @@ def plot_gaps(gaps: pd.DataFrame, ax=None, epoch_tokens: float | None = None):
         g = g.sort_values('tokens')
         ax.errorbar(g.tokens, g.gap, yerr=g.gap_std.fillna(0), marker='o', capsize=3, label=f'{v} − GPT-Base')
     ax.axhline(0, color='grey', lw=1, ls='--')
-    ax.set_xscale('log'); ax.set_xlabel('training tokens'); ax.set_ylabel('test perplexity gap')
+    ax.set_xscale('log')
+    ax.set_xlabel('training tokens')
+    ax.set_ylabel('test perplexity gap')
     if epoch_tokens:
         sec = ax.secondary_xaxis('top', functions=(lambda t: t / epoch_tokens, lambda e: e * epoch_tokens))
         sec.set_xlabel('epochs')
