@@ -61,12 +61,24 @@ def layer_map(n_student: int, n_teacher: int) -> list[int]:
     return [min(n_teacher - 1, max(0, math.floor((l + 1) * n_teacher / n_student + 0.5) - 1)) for l in range(n_student)]
 
 # %% ../nbs/03_losses.ipynb #c026
+def _stacked_predictions(hiddens: list, predictors) -> torch.Tensor:
+    "q_l(h_l) for equal-shaped MLP predictors as two batched matmuls over layers: `[k, N, C]` (one op per stage, not per layer)."
+    k = len(hiddens)
+    x = torch.stack([h.reshape(-1, h.shape[-1]) for h in hiddens])                       # (k, N, C)
+    lin1, lin2 = [p.net[0] for p in predictors], [p.net[2] for p in predictors]
+    w1, b1 = torch.stack([m.weight for m in lin1]), torch.stack([m.bias for m in lin1])   # (k, H, C), (k, H)
+    w2, b2 = torch.stack([m.weight for m in lin2]), torch.stack([m.bias for m in lin2])   # (k, C, H), (k, C)
+    x = F.gelu(torch.baddbmm(b1.view(k, 1, -1), x, w1.transpose(1, 2)))                   # (k, N, H)
+    return torch.baddbmm(b2.view(k, 1, -1), x, w2.transpose(1, 2))                        # (k, N, C)
+
 def alignment_loss(student_hiddens: list, teacher_hiddens: list, predictors, layers, mapping: list[int] | None = None) -> torch.Tensor:
     "Mean over `layers` of 1 − cos(q_l(h_S^l), sg(h_T^{f(l)})), each averaged over tokens."
     layers = list(layers)
     if not layers: return student_hiddens[0].new_zeros(())
     mapping = mapping or layer_map(len(student_hiddens), len(teacher_hiddens))
-    terms = [(1 - F.cosine_similarity(predictors[l](student_hiddens[l]).float(),
-                                      teacher_hiddens[mapping[l]].detach().float(), dim=-1)).mean()
-             for l in layers]
-    return torch.stack(terms).mean()
+    targets = torch.stack([teacher_hiddens[mapping[l]].detach().reshape(-1, teacher_hiddens[0].shape[-1]) for l in layers])
+    chosen = [predictors[l] for l in layers]
+    if all(isinstance(q, Predictor) for q in chosen):     # every layer's MLP at once (identical shapes)
+        preds = _stacked_predictions([student_hiddens[l] for l in layers], chosen)
+    else: preds = torch.stack([q(student_hiddens[l]).reshape(targets.shape[1:]) for q, l in zip(chosen, layers)])
+    return (1 - F.cosine_similarity(preds.float(), targets.float(), dim=-1)).mean()      # equal token counts per layer

@@ -4,12 +4,10 @@
 
 # %% ../nbs/08_train.ipynb #c002
 from __future__ import annotations
-import argparse
 import json
 import math
 import os
 import shutil
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -17,18 +15,16 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
-from .config import (PRESETS, VARIANTS, DistilConfig, ModelConfig, TrainConfig, apply_overrides,
-                                  configs_from_dict, configs_to_dict, preset_configs)
+from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
 from .checkpoint import (CheckpointError, config_mismatches, load_checkpoint, rng_state, save_checkpoint,
                                       set_rng_state)
-from .data import CorpusNotFoundError, DataError, TokenData, get_batch, prepare_tokens
+from .data import DataError, TokenData, get_batch, prepare_tokens
 from .evaluate import evaluate, generate
 from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
-__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'RunExistsError', 'TrainSummary', 'train',
-           'tune_cpu_allocator', 'train_cli']
+__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'RunExistsError', 'TrainSummary', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
 def make_optimizer(sd: SelfDistilT, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -364,92 +360,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if out: _write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
 
-# %% ../nbs/08_train.ipynb #c034
-def tune_cpu_allocator() -> bool:
-    "Make glibc keep freed memory (no mmap for large blocks, no trimming); returns False where unsupported."
-    import ctypes
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return False
-    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
-    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1), (M_TOP_PAD, 2 ** 28))
-    return all(libc.mallopt(opt, val) == 1 for opt, val in settings)
-
-# %% ../nbs/08_train.ipynb #c036
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):           # one line, status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog='selfdistil_train', description="Train SelfDistil-T or one of its variants.")
-    p.add_argument('--preset', choices=list(PRESETS), help="experiment preset")
-    p.add_argument('--variant', default='selfdistil-t', choices=list(VARIANTS), help="which components are on")
-    p.add_argument('--data-dir', help="local corpora (default: $SELFDISTIL_DATA_DIR, else the Hugging Face hub)")
-    p.add_argument('--cache-dir', help="token caches (default: $SELFDISTIL_CACHE_DIR or ~/.cache/selfdistil_nb)")
-    p.add_argument('--out', help="output folder (default: runs/PRESET-VARIANT-sSEED)")
-    p.add_argument('--max-steps', type=int, help="optimizer steps (train.max_steps)")
-    p.add_argument('--resume', help="checkpoint to continue from")
-    p.add_argument('--stop-at', type=int,
-                   help="save a checkpoint and stop before this step (continue later with --resume)")
-    p.add_argument('--seed', type=int, help="random seed (train.seed)")
-    p.add_argument('--device', help="cpu, cuda, cuda:1, … (train.device)")
-    p.add_argument('--set', dest='overrides', nargs='+', action='extend', default=[], metavar='SECTION.FIELD=VALUE',
-                   help="override any config field, e.g. model.n_layer=6 distil.lambda_kd=0.5")
-    p.add_argument('--prompt', default='\n', help="text to continue in the final sample ('' for none)")
-    p.add_argument('--top-k', type=int, default=200, help="sample among the k likeliest tokens (1: greedy)")
-    p.add_argument('--no-progress', action='store_true', help="no progress bar")
-    p.add_argument('--overwrite', action='store_true', help="replace a run already in the --out folder")
-    return p
-
-def _cli_configs(args) -> tuple:
-    "The run's configs from the command line (or the checkpoint, with --resume and no --preset)."
-    extra = list(args.overrides)
-    if args.max_steps is not None: extra.append(f'train.max_steps={args.max_steps}')
-    if args.seed is not None: extra.append(f'train.seed={args.seed}')
-    if args.device is not None: extra.append(f'train.device={args.device}')
-    if args.preset: return preset_configs(args.preset, args.variant, extra)
-    if not args.resume: raise ValueError("--preset is required (or --resume CHECKPOINT to continue a run)")
-    return apply_overrides(*configs_from_dict(load_checkpoint(args.resume)['configs']), extra)
-
-def _summary_lines(s: dict) -> list[str]:
-    f = s.final
-    lines = [f"steps {s.steps}, {s.tokens_per_s:.0f} tokens/s, training {s.train_s:.0f} s, wall-clock {s.wall_s:.0f} s"]
-    for who in ('student', 'teacher'):
-        if f'{who}_val_loss' in f:
-            word = f", per word {f[f'{who}_val_ppl_word']:.2f}" if f'{who}_val_ppl_word' in f else ''
-            lines.append(f"{who} validation: loss {f[f'{who}_val_loss']:.4f}, "
-                         f"perplexity per token {f[f'{who}_val_ppl']:.2f}{word}")
-    if s.sample: lines += ['sample:', s.sample]
-    return lines
-
-# %% ../nbs/08_train.ipynb #c037
-def train_cli(argv: list | None = None):
-    "Entry point of `selfdistil_train`."
-    parser = _parser()
-    args = parser.parse_args(argv)
-    tune_cpu_allocator()
-    try: model_cfg, distil_cfg, train_cfg = _cli_configs(args)
-    except (ValueError, CheckpointError) as e: parser.error(str(e))
-    variant = args.variant if args.preset else 'resumed'
-    out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
-    try:
-        s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None,
-                  sample_top_k=args.top_k, overwrite=args.overwrite)
-    except (ValueError, RunExistsError) as e: parser.error(str(e))
-    except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged) as e:
-        print(f"selfdistil_train: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    if s is None: return                                    # not rank 0
-    if s.stopped_at is not None:
-        print(f"stopped before step {s.stopped_at}; continue with --resume {s.checkpoint}")
-        return
-    lines = _summary_lines(s) + [f"results in {out}"]
-    if s.checkpoint: lines.append(f"export to transformers: selfdistil_export {s.checkpoint} {out / 'hf'}")
-    print('\n'.join(lines))
-
 # %% ../nbs/08_train.ipynb #c038
-if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train`, not a notebook kernel
+if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train` (and torchrun), not a notebook
+    from selfdistil_nb.cli import train_cli
     train_cli()
