@@ -131,14 +131,20 @@ def regime(records: list[dict], main: str) -> dict:
         best_early.append(min(ev, key=lambda e: e[1])[0] < T)
     change = float(np.mean(changes))
     return {'runs': len(gb), 'tokens': tokens, 'epochs': tokens / split if split else None,
-            'last20_change_pct': change, 'best_before_end': all(best_early), 'converged': all(best_early) or change < 1.0}
+            'last20_change_pct': change, 'best_before_end': all(best_early),
+            # reached its minimum, or flat over many epochs; flat within one epoch is the learning rate decaying
+            'converged': all(best_early) or (change < 1.0 and split is not None and tokens / split >= 1)}
 
 def regime_line(name: str, r: dict) -> str:
     "One sentence describing a protocol's regime."
     if not r.get('runs'): return f"`{name}`: no GPT-Base run yet."
     ep = f", {r['epochs']:.1f} epochs of the training split" if r['epochs'] else ''
-    state = ("converged" if r['converged'] else "not converged") + f" (validation loss {r['last20_change_pct']:.1f} % lower " \
-            f"over the last 20 % of the steps{'; best before the end' if r['best_before_end'] else ''})"
+    moved = f"{abs(r['last20_change_pct']):.1f} % {'lower' if r['last20_change_pct'] >= 0 else 'higher'}"
+    if r['best_before_end']: state = f"converged (best validation loss before the end; {moved} over the last 20 % of the steps)"
+    elif r['converged']: state = f"converged (validation loss flat: {moved} over the last 20 % of the steps)"
+    else: state = (f"not converged (validation loss still falling, {moved} over the last 20 % of the steps, flattening only as "
+                   "the learning rate decays)" if r['last20_change_pct'] < 1.0 else
+                   f"not converged (validation loss {moved} over the last 20 % of the steps)")
     return f"`{name}`: {r['tokens'] / 1e6:.1f}M training tokens per run{ep}; GPT-Base {state}."
 
 # %% ../nbs/10_report.ipynb #c013c
