@@ -193,7 +193,7 @@ def render_page(nb_path: Path, dest: Path, pages: list[dict], site_title: str) -
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_bytes(data)
     names = {p['page'] for p in pages}
-    md = relink(md, lambda p, anchor: f"{p}.html{anchor}" if p in names else None)
+    md = relink(md, lambda p, anchor: f"{p}.html{anchor}" if p in names and not anchor.startswith('#_') else None)  # private: no doc
     title = next(p['title'] for p in pages if p['page'] == page)
     with tempfile.NamedTemporaryFile('w', suffix='.html', delete=False) as t: t.write(_TEMPLATE)
     try:

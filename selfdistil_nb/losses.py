@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['lm_loss', 'kd_loss', 'Predictor', 'layer_map', 'alignment_loss']
+__all__ = ['lm_loss', 'kd_loss', 'lm_kd_loss', 'Predictor', 'layer_map', 'alignment_loss']
 
 # %% ../nbs/03_losses.ipynb #c006
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
@@ -43,6 +43,47 @@ class _KDLoss(torch.autograd.Function):
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
     "T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)), averaged over tokens; logits `[B, T, V]`, no gradient to the teacher."
     return _KDLoss.apply(student_logits, teacher_logits.detach(), temperature)
+
+# %% ../nbs/03_losses.ipynb #f002
+class _LMKDLoss(torch.autograd.Function):
+    """(LM cross-entropy, T² · KL(p_T ‖ p_S)) from one pass over the student's logits, `chunk` tokens at a time: no
+    `[tokens, vocab]` fp32 temporary is kept for backward, which recomputes the chunk's softmaxes instead."""
+    @staticmethod
+    def forward(ctx, student_logits, targets, teacher_logits, temperature, chunk):
+        V = student_logits.shape[-1]
+        zs, zt, y = student_logits.reshape(-1, V), teacher_logits.reshape(-1, V), targets.reshape(-1)
+        dtype = torch.promote_types(student_logits.dtype, torch.float32)                   # bf16 logits: fp32 sums
+        lm, kd = zs.new_zeros((), dtype=dtype), zs.new_zeros((), dtype=dtype)
+        for a in range(0, zs.shape[0], chunk):
+            s, t = zs[a:a + chunk].to(dtype), zt[a:a + chunk].to(dtype)                    # (n, V)
+            lm += (torch.logsumexp(s, -1) - s.gather(1, y[a:a + chunk, None]).squeeze(1)).sum()
+            log_ps = torch.log_softmax(s / temperature, -1)
+            log_pt = torch.log_softmax(t / temperature, -1)
+            kd += (log_pt.exp() * (log_pt - log_ps)).sum()
+        n = zs.shape[0]
+        ctx.save_for_backward(student_logits, targets, teacher_logits)
+        ctx.temperature, ctx.chunk, ctx.n = temperature, chunk, n
+        return lm / n, kd * temperature ** 2 / n
+
+    @staticmethod
+    def backward(ctx, grad_lm, grad_kd):
+        student_logits, targets, teacher_logits = ctx.saved_tensors
+        T, chunk, n = ctx.temperature, ctx.chunk, ctx.n
+        V = student_logits.shape[-1]
+        zs, zt, y = student_logits.reshape(-1, V), teacher_logits.reshape(-1, V), targets.reshape(-1)
+        grad, dtype = torch.empty_like(zs), torch.promote_types(student_logits.dtype, torch.float32)
+        for a in range(0, zs.shape[0], chunk):
+            s, t = zs[a:a + chunk].to(dtype), zt[a:a + chunk].to(dtype)
+            g = torch.softmax(s, -1).mul_(grad_lm / n)                                        # d lm / d z
+            g[torch.arange(g.shape[0]), y[a:a + chunk]] -= grad_lm / n
+            g += (torch.softmax(s / T, -1) - torch.softmax(t / T, -1)).mul_(grad_kd * T / n)  # d kd / d z
+            grad[a:a + chunk] = g.to(grad.dtype)
+        return grad.view_as(student_logits), None, None, None, None
+
+def lm_kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor,
+               temperature: float = 2.0, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    "`(lm_loss(student_logits, targets), kd_loss(student_logits, teacher_logits, temperature))` in one pass."
+    return _LMKDLoss.apply(student_logits, targets, teacher_logits.detach(), temperature, chunk)
 
 # %% ../nbs/03_losses.ipynb #c022
 class Predictor(nn.Module):

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 from .config import DistilConfig, ModelConfig
-from .losses import Predictor, alignment_loss, kd_loss, lm_loss
+from .losses import Predictor, alignment_loss, lm_kd_loss, lm_loss
 from .model import DecoderLM, layerdrop_mask, model_from_state
 from .schedules import align_start, ema_decay, frozen_depth
 from .teacher import EMATeacher
@@ -68,16 +68,16 @@ class SelfDistilT(nn.Module):
         keep = layerdrop_mask(self.n_layer, p, self.layerdrop_generator)    # one decision per block, also for alignment
         logits, s_hiddens = self.student(idx, return_hidden=True, frozen_depth=depth, keep=keep,
                                          train_embedding=not dc.freeze_embedding)
-        lm = lm_loss(logits, targets)
-        kd = align = lm.new_zeros(())
+        lm, kd, align = None, logits.new_zeros((), dtype=torch.float32), logits.new_zeros((), dtype=torch.float32)
         if self.teacher is not None:
             prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
             t_logits, t_hiddens = self.teacher(idx, return_hidden=True, prefix=prefix)  # no grad, eval mode, no LayerDrop
-            if dc.use_kd: kd = kd_loss(logits, t_logits, dc.kd_temperature)
+            if dc.use_kd: lm, kd = lm_kd_loss(logits, targets, t_logits, dc.kd_temperature)   # one pass over the logits
             if self.predictors is not None:
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)
                 layers = [l for l in range(first, self.n_layer) if keep[l]]   # a skipped block has no state to align
                 align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers)
+        if lm is None: lm = lm_loss(logits, targets)
         total = lm + dc.lambda_kd * kd + dc.lambda_sd * align
         return {'total': total, 'lm': lm.detach(), 'kd': kd.detach(), 'align': align.detach()}
 
