@@ -11,13 +11,14 @@ import torch
 from .config import CONFIG_SECTIONS
 
 # %% auto #0
-__all__ = ['CKPT_KEYS', 'WEIGHTS_KEYS', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'config_mismatches', 'rng_state',
-           'set_rng_state']
+__all__ = ['CHECKPOINT_FORMAT', 'CKPT_KEYS', 'WEIGHTS_KEYS', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
+           'config_mismatches', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/07a_checkpoint.ipynb #c005
 class CheckpointError(RuntimeError):
     "A checkpoint is missing, truncated, corrupt, or from another configuration."
 
+CHECKPOINT_FORMAT = 2                     # the layout below; a file of another format is refused
 CKPT_KEYS = ('format', 'step', 'configs', 'model', 'optimizer', 'scheduler', 'rng')
 WEIGHTS_KEYS = ('format', 'step', 'configs', 'model')      # best.pt: enough to evaluate, not to resume
 _RESUMABLE_CHANGES = {'eval_interval', 'eval_batches', 'log_interval', 'ckpt_interval', 'device', 'compile'}
@@ -52,6 +53,8 @@ def load_checkpoint(path: Path, keys: tuple = CKPT_KEYS) -> dict:
                               f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
     if missing: raise CheckpointError(f"checkpoint {path} is not a selfdistil_nb training checkpoint (missing {missing})")
+    if ckpt['format'] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {ckpt['format']!r}; this version reads format {CHECKPOINT_FORMAT}")
     return ckpt
 
 def config_mismatches(saved: dict, current: dict) -> list[str]:

@@ -86,7 +86,8 @@ def train_cli(argv: list | None = None):
     out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress, sample_prompt=args.prompt or None,
+                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress,
+                  sample_prompt=args.prompt or None,
                   sample_top_k=args.top_k, overwrite=args.overwrite)
     except (ValueError, RunExistsError) as e: parser.error(str(e))
     except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged) as e:

@@ -20,7 +20,8 @@ def _check(ok: bool, msg: str):
 def _positive_ints(obj, names):
     for n in names:
         v = getattr(obj, n)
-        _check(isinstance(v, int) and not isinstance(v, bool) and v > 0, f"{type(obj).__name__}.{n} must be a positive integer, got {v!r}")
+        _check(isinstance(v, int) and not isinstance(v, bool) and v > 0,
+               f"{type(obj).__name__}.{n} must be a positive integer, got {v!r}")
 
 def _unit_interval(obj, name, closed_right=False):
     v = getattr(obj, name)
@@ -44,7 +45,8 @@ class ModelConfig:
 
     def __post_init__(self):
         _positive_ints(self, ['vocab_size', 'n_layer', 'n_head', 'd_model', 'max_seq_len'])
-        _check(isinstance(self.d_ff, int) and self.d_ff >= 0, f"ModelConfig.d_ff must be a non-negative integer (0: 4 * d_model), got {self.d_ff!r}")
+        _check(isinstance(self.d_ff, int) and self.d_ff >= 0,
+               f"ModelConfig.d_ff must be a non-negative integer (0: 4 * d_model), got {self.d_ff!r}")
         _check(self.d_model % self.n_head == 0,
                f"ModelConfig.d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
         _check(self.head_dim % 2 == 0,
@@ -127,7 +129,8 @@ class DistilConfig:
         return model_cfg.layerdrop_p if self.use_layerdrop else 0.0
 
 # %% ../nbs/00_config.ipynb #c016
-CORPUS_NAMES = ('tinyshakespeare', 'tinyshakespeare-90-5-5', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103', 'wikitext-103-raw', 'openwebtext')
+CORPUS_NAMES = ('tinyshakespeare', 'tinyshakespeare-90-5-5', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103',
+                'wikitext-103-raw', 'openwebtext')
 TOKENIZER_KINDS = ('char', 'bpe', 'gpt2')
 
 @dataclass
@@ -160,7 +163,8 @@ class TrainConfig:
 
     def __post_init__(self):
         _check(self.corpus in CORPUS_NAMES, f"TrainConfig.corpus must be one of {CORPUS_NAMES}, got {self.corpus!r}")
-        _check(self.tokenizer in TOKENIZER_KINDS, f"TrainConfig.tokenizer must be one of {TOKENIZER_KINDS}, got {self.tokenizer!r}")
+        _check(self.tokenizer in TOKENIZER_KINDS,
+               f"TrainConfig.tokenizer must be one of {TOKENIZER_KINDS}, got {self.tokenizer!r}")
         _check(isinstance(self.bpe_vocab_size, int) and self.bpe_vocab_size >= 257,
                f"TrainConfig.bpe_vocab_size must be an integer >= 257 (256 bytes + merges), got {self.bpe_vocab_size!r}")
         _positive_ints(self, ['batch_size', 'seq_len', 'grad_accum', 'max_steps', 'eval_interval', 'log_interval'])
@@ -175,7 +179,8 @@ class TrainConfig:
         _unit_interval(self, 'beta1')
         _unit_interval(self, 'beta2')
         _check(self.grad_clip >= 0, f"TrainConfig.grad_clip must be >= 0, got {self.grad_clip!r}")
-        _check(self.precision in ('auto', 'fp32', 'bf16'), f"TrainConfig.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        _check(self.precision in ('auto', 'fp32', 'bf16'),
+               f"TrainConfig.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         _check(self.precision != 'bf16' or self.device.startswith('cuda'),
                f"TrainConfig.precision='bf16' needs a CUDA device (bf16 matmul on CPU is ~200x slower), got device={self.device!r}")
         _check(0 < self.train_frac <= 1, f"TrainConfig.train_frac must be in (0, 1], got {self.train_frac!r}")
@@ -255,25 +260,28 @@ def _preset_tiny():
     return (ModelConfig(vocab_size=96, n_layer=2, n_head=2, d_model=32, max_seq_len=32, dropout=0.0, layerdrop_p=0.1),
             DistilConfig(align_ramp=0.0),
             TrainConfig(corpus='tinyshakespeare', tokenizer='char', batch_size=8, seq_len=32, max_steps=30, lr=3e-3,
-                        min_lr=3e-4, warmup_steps=3, eval_interval=10, eval_batches=2, log_interval=5, ckpt_interval=10))
+                        min_lr=3e-4, warmup_steps=3, eval_interval=10, eval_batches=2, log_interval=5,
+                        ckpt_interval=10))
 
 def _preset_shakespeare_char():
     return (ModelConfig(vocab_size=65, n_layer=4, n_head=4, d_model=128, max_seq_len=64, dropout=0.0, layerdrop_p=0.1),
             DistilConfig(),
             TrainConfig(corpus='tinyshakespeare', tokenizer='char', batch_size=12, seq_len=64, max_steps=2000, lr=1e-3,
                         min_lr=1e-4, warmup_steps=100, beta2=0.99, eval_interval=250, eval_batches=20, log_interval=50,
-                        ckpt_interval=500))
+                        ckpt_interval=500, compile=True))
 
 def _preset_wt2_cpu():
-    return (ModelConfig(vocab_size=8192, n_layer=4, n_head=4, d_model=256, max_seq_len=128, dropout=0.1, layerdrop_p=0.1),
+    return (ModelConfig(vocab_size=8192, n_layer=4, n_head=4, d_model=256, max_seq_len=128, dropout=0.1,
+                        layerdrop_p=0.1),
             DistilConfig(),
             TrainConfig(corpus='wikitext-2', tokenizer='bpe', bpe_vocab_size=8192, batch_size=16, seq_len=128,
                         max_steps=600, lr=1e-3, min_lr=1e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
-                        log_interval=20, ckpt_interval=200))
+                        log_interval=20, ckpt_interval=200, compile=True))
 
 def _preset_wt2_grid():
     "The CPU protocol of the report's tables (`09_experiments`): small enough for dozens of runs."
-    return (ModelConfig(vocab_size=4096, n_layer=4, n_head=4, d_model=128, max_seq_len=128, dropout=0.1, layerdrop_p=0.1),
+    return (ModelConfig(vocab_size=4096, n_layer=4, n_head=4, d_model=128, max_seq_len=128, dropout=0.1,
+                        layerdrop_p=0.1),
             DistilConfig(),
             TrainConfig(corpus='wikitext-2', tokenizer='bpe', bpe_vocab_size=4096, batch_size=16, seq_len=128,
                         max_steps=600, lr=2e-3, min_lr=2e-4, warmup_steps=50, eval_interval=100, eval_batches=10,
@@ -288,10 +296,12 @@ def _preset_long_char():
                         log_interval=50, ckpt_interval=0, keep_best=True, train_frac=0.25))
 
 def _preset_gpt2_110m(corpus, max_steps, batch_size, seq_len, warmup, eval_batches):
-    return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1, layerdrop_p=0.1),
+    return (ModelConfig(vocab_size=50304, n_layer=12, n_head=12, d_model=768, max_seq_len=1024, dropout=0.1,
+                        layerdrop_p=0.1),
             DistilConfig(),
             TrainConfig(corpus=corpus, tokenizer='gpt2', batch_size=batch_size, seq_len=seq_len, max_steps=max_steps,
-                        lr=3e-4, min_lr=3e-5, warmup_steps=warmup, eval_interval=500, eval_batches=eval_batches, log_interval=50,
+                        lr=3e-4, min_lr=3e-5, warmup_steps=warmup, eval_interval=500, eval_batches=eval_batches,
+                        log_interval=50,
                         ckpt_interval=2000, device='cuda', compile=True, keep_best=True))
 
 PRESETS = {

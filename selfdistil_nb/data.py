@@ -47,15 +47,21 @@ class CorpusSpec:
 
 _WT = {'train': 'wiki.train.tokens', 'validation': 'wiki.valid.tokens', 'test': 'wiki.test.tokens'}
 _WT_RAW = {k: v.replace('.tokens', '.raw') for k, v in _WT.items()}
-_SHAKESPEARE = (('karpathy/tiny_shakespeare', None), {'train': 'input.txt'}, ('tinyshakespeare', 'tiny_shakespeare', 'shakespeare_char'))
+_SHAKESPEARE = (('karpathy/tiny_shakespeare', None), {'train': 'input.txt'}, ('tinyshakespeare', 'tiny_shakespeare',
+                                                                              'shakespeare_char'))
 CORPORA = {
-    'wikitext-2': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-v1'), _WT, ('wikitext-2', 'wikitext-2-v1'), word_level=True),
-    'wikitext-2-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-raw-v1'), _WT_RAW, ('wikitext-2-raw', 'wikitext-2-raw-v1', 'wikitext-2'), word_level=True),
-    'wikitext-103': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-v1'), _WT, ('wikitext-103', 'wikitext-103-v1'), word_level=True),
-    'wikitext-103-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-raw-v1'), _WT_RAW, ('wikitext-103-raw', 'wikitext-103-raw-v1', 'wikitext-103'), word_level=True),
+    'wikitext-2': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-v1'), _WT, ('wikitext-2', 'wikitext-2-v1'),
+                             word_level=True),
+    'wikitext-2-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-raw-v1'), _WT_RAW,
+                                 ('wikitext-2-raw', 'wikitext-2-raw-v1', 'wikitext-2'), word_level=True),
+    'wikitext-103': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-v1'), _WT, ('wikitext-103', 'wikitext-103-v1'),
+                               word_level=True),
+    'wikitext-103-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-raw-v1'), _WT_RAW,
+                                   ('wikitext-103-raw', 'wikitext-103-raw-v1', 'wikitext-103'), word_level=True),
     'tinyshakespeare': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.1)),
     'tinyshakespeare-90-5-5': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.05, 0.05)),
-    'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',), split_by='documents', fractions=(0.9995,)),
+    'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',),
+                              split_by='documents', fractions=(0.9995,)),
 }
 assert set(CORPORA) == set(CORPUS_NAMES)
 
@@ -166,7 +172,8 @@ def load_tokenizer(folder: Path):
     folder = Path(folder)
     if (folder / 'tokenizer_kind.txt').exists():
         from tokenizers import Tokenizer
-        return HFTokenizer(Tokenizer.from_file(str(folder / 'tokenizer.json')), (folder / 'tokenizer_kind.txt').read_text())
+        return HFTokenizer(Tokenizer.from_file(str(folder / 'tokenizer.json')),
+                           (folder / 'tokenizer_kind.txt').read_text())
     return CharTokenizer(json.loads((folder / 'tokenizer.json').read_text())['chars'])
 
 # %% ../nbs/06_data.ipynb #c017
@@ -190,7 +197,8 @@ def _gpt2_tokenizer(data_dir: Path | None) -> HFTokenizer:
 def _train_bpe(texts, vocab_size: int) -> HFTokenizer:
     from tokenizers import ByteLevelBPETokenizer
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=['<|endoftext|>'], show_progress=False)
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=['<|endoftext|>'],
+                            show_progress=False)
     return HFTokenizer(bpe._tokenizer, 'bpe')
 
 # %% ../nbs/06_data.ipynb #c018
@@ -254,7 +262,8 @@ def _tokenizer_source(kind: str, bpe_vocab_size: int, data_dir) -> dict:
     if kind == 'bpe': return {'kind': kind, 'vocab_size': bpe_vocab_size}
     if kind == 'gpt2':
         d = _gpt2_folder(resolve_data_dir(data_dir))
-        return {'kind': kind, 'files': [_file_fingerprint(d / f) for f in ('vocab.json', 'merges.txt')] if d else 'hub:gpt2'}
+        files = [_file_fingerprint(d / f) for f in ('vocab.json', 'merges.txt')] if d else 'hub:gpt2'
+        return {'kind': kind, 'files': files}
     return {'kind': kind}
 
 def _cache_problem(folder: Path) -> str | None:
@@ -293,7 +302,8 @@ def _write_split(path: Path, ds, tokenizer, dtype) -> int:
     return n
 
 # %% ../nbs/06_data.ipynb #c025
-def prepare_tokens(corpus: str, tokenizer: str = 'char', bpe_vocab_size: int = 8192, data_dir=None, cache_dir=None) -> TokenData:
+def prepare_tokens(corpus: str, tokenizer: str = 'char', bpe_vocab_size: int = 8192, data_dir=None,
+                   cache_dir=None) -> TokenData:
     "Token ids of every split of `corpus`, tokenized once and cached as memmaps keyed by source and tokenizer."
     if corpus not in CORPORA: raise ValueError(f"unknown corpus {corpus!r}: use one of {list(CORPORA)}")
     source, ds = _corpus_source(corpus, data_dir)
@@ -315,7 +325,8 @@ def prepare_tokens(corpus: str, tokenizer: str = 'char', bpe_vocab_size: int = 8
         tokens = {split: _write_split(tmp / f'{split}.bin', ds[split], tok, dtype) for split in ds}
         words = {split: count_words(ds[split]['text']) for split in ds} if CORPORA[corpus].word_level else {}
         tok.save(tmp)
-        meta = {'corpus': corpus, 'tokenizer': tokenizer, 'vocab_size': tok.vocab_size, 'dtype': dtype, 'tokens': tokens,
+        meta = {'corpus': corpus, 'tokenizer': tokenizer, 'vocab_size': tok.vocab_size, 'dtype': dtype,
+                'tokens': tokens,
                 'words': words, 'source': source, 'tokenizer_source': tok_source}
         (tmp / 'meta.json').write_text(json.dumps(meta, indent=1))
         try: os.rename(tmp, folder)                  # atomic; fails if another process got there first

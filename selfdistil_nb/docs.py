@@ -187,17 +187,21 @@ def render_page(nb_path: Path, dest: Path, pages: list[dict], site_title: str) -
     from traitlets.config import Config
     page = page_name(nb_path)
     nb = apply_directives(_processed(nb_path))
-    exporter = MarkdownExporter(config=Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': {'remove_input'}}}))
-    md, res = exporter.from_notebook_node(nb, resources={'metadata': {'path': str(nb_path.parent)}, 'output_files_dir': f'{page}_files'})
+    exporter = MarkdownExporter(config=Config({'TagRemovePreprocessor': {'enabled': True,
+                                                                         'remove_input_tags': {'remove_input'}}}))
+    md, res = exporter.from_notebook_node(nb, resources={'metadata': {'path': str(nb_path.parent)},
+                                                         'output_files_dir': f'{page}_files'})
     for name, data in res.get('outputs', {}).items():          # figures, as files next to the page
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_bytes(data)
     names = {p['page'] for p in pages}
-    md = relink(md, lambda p, anchor: f"{p}.html{anchor}" if p in names and not anchor.startswith('#_') else None)  # private: no doc
+    md = relink(md, lambda p,
+                anchor: f"{p}.html{anchor}" if p in names and not anchor.startswith('#_') else None)  # private: no doc
     title = next(p['title'] for p in pages if p['page'] == page)
     with tempfile.NamedTemporaryFile('w', suffix='.html', delete=False) as t: t.write(_TEMPLATE)
     try:
-        out = subprocess.run([_pandoc(), '--from', 'markdown-yaml_metadata_block', '--to', 'html5', '--standalone', f'--template={t.name}',
+        out = subprocess.run([_pandoc(), '--from', 'markdown-yaml_metadata_block', '--to', 'html5', '--standalone',
+                              f'--template={t.name}',
                               '--katex=katex/', '--toc', '--toc-depth=2', '--metadata', f'pagetitle={title}',
                               '--variable', f'sidebar={_sidebar(pages, page)}', '--variable', f'site={site_title}'],
                              input=md, capture_output=True, text=True)
@@ -214,7 +218,8 @@ def render_site(dest: Path, nbs_path: Path | None = None) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     katex = _katex_dir()
     _pandoc()
-    shutil.copytree(katex, dest / 'katex', dirs_exist_ok=True, ignore=shutil.ignore_patterns('*.mjs', 'contrib'))  # follows links
+    shutil.copytree(katex, dest / 'katex', dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns('*.mjs', 'contrib'))  # follows links
     (dest / 'site.css').write_text(_CSS)
     pages = site_pages(nbs_path)
     (dest / 'pages.json').write_text(json.dumps(pages, indent=1))
@@ -263,7 +268,8 @@ def check_site(site: Path, screenshots: tuple = ('index', 'report')) -> list[str
         for p in pages:
             tab.goto((site / f"{p['page']}.html").as_uri(), wait_until='load')
             facts[p['page']] = f = tab.evaluate(_PAGE_FACTS)
-            if p['page'] in screenshots: tab.screenshot(path=str(site / 'screenshots' / f"{p['page']}.png"), full_page=True)
+            if p['page'] in screenshots: tab.screenshot(path=str(site / 'screenshots' / f"{p['page']}.png"),
+                                                        full_page=True)
         browser.close()
     for page, f in facts.items():
         where = f"{page}.html"

@@ -73,7 +73,8 @@ def prune_degradation(model: DecoderLM, k: int, strategy: str, tokens, seq_len: 
                       base: dict | None = None, **eval_kw) -> dict:
     "Perplexity after removing `k` blocks with `strategy`, and its % increase over the full model."
     base = base or evaluate(model, tokens, seq_len, batch_size, **eval_kw)
-    pruned = evaluate(model.prune(blocks_to_keep(model.cfg.n_layer, k, strategy)), tokens, seq_len, batch_size, **eval_kw)
+    pruned = evaluate(model.prune(blocks_to_keep(model.cfg.n_layer, k, strategy)), tokens, seq_len, batch_size,
+                      **eval_kw)
     return {'k': k, 'strategy': strategy, 'ppl': pruned['ppl'], 'base_ppl': base['ppl'],
             'degradation_pct': 100 * (pruned['ppl'] / base['ppl'] - 1)}
 
@@ -101,7 +102,8 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     L, C = model_cfg.n_layer, model_cfg.d_model
     dc = distil_cfg
     p = dc.layerdrop_p(model_cfg)
-    block = flops_per_token(model_cfg, seq_len, n_layer=1, training=False) - flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
+    block = flops_per_token(model_cfg, seq_len, n_layer=1, training=False) - flops_per_token(model_cfg, seq_len,
+                                                                                             n_layer=0, training=False)
     head = flops_per_token(model_cfg, seq_len, n_layer=0, training=False)
     crossing = 0.0 if dc.freeze_embedding else depth * block    # input gradients crossing the frozen prefix
     student = depth * block + crossing + (1 - p) * 3 * (L - depth) * block + 3 * head
@@ -111,7 +113,8 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)        # two C×C matmuls, forward + backward, of blocks that ran
     return student + teacher + predictors
 
-def cumulative_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int, steps: int) -> list[float]:
+def cumulative_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int,
+                     steps: int) -> list[float]:
     "Training FLOPs spent after each of the `steps` optimizer steps, following the freezing and alignment schedules."
     dc, L, total, out = distil_cfg, model_cfg.n_layer, 0.0, []
     for step in range(steps):
@@ -121,6 +124,7 @@ def cumulative_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: 
         out.append(total)
     return out
 
-def run_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int, steps: int) -> float:
+def run_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int,
+              steps: int) -> float:
     "Total training FLOPs of a run of `steps` optimizer steps."
     return cumulative_flops(model_cfg, distil_cfg, seq_len, tokens_per_step, steps)[-1] if steps > 0 else 0.0

@@ -59,11 +59,10 @@ def effective_rank(h: torch.Tensor) -> float:
 
 @torch.no_grad()
 def hidden_stats(model: DecoderLM, x: torch.Tensor) -> list[dict]:
-    "Per block: mean feature std across tokens and effective rank of the block's output states on batch `x`."
+    "Per block: the effective rank of the block's output states on batch `x` (the collapse diagnostic of §4.2)."
     model.eval()
     _, hiddens = model(x, return_hidden=True)
-    return [{'layer': l, 'feature_std': h.reshape(-1, h.shape[-1]).std(0).mean().item(),
-             'effective_rank': effective_rank(h.reshape(-1, h.shape[-1]))} for l, h in enumerate(hiddens)]
+    return [{'layer': l, 'effective_rank': effective_rank(h.reshape(-1, h.shape[-1]))} for l, h in enumerate(hiddens)]
 
 # %% ../nbs/09_experiments.ipynb #c010
 PRUNE_EVAL_BATCHES = 50
@@ -107,7 +106,8 @@ def check_record(r: dict, where: str = '') -> dict:
 
 def cumulative_tflops(r: RunRecord) -> list[float]:
     "Training TFLOPs spent after each step of a run, counted from its saved configs (`07_evaluate.cumulative_flops`)."
-    configs = dict(r['configs'], distil={'share_prefix': False, **r['configs']['distil']})  # runs from before the shared prefix
+    configs = dict(r['configs'], distil={'share_prefix': False,
+                                         **r['configs']['distil']})  # runs from before the shared prefix
     m, d, t = configs_from_dict(configs)
     return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
 
@@ -155,9 +155,11 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
     record = {
         'experiment': spec.experiment, 'label': spec.label, 'variant': spec.variant, 'seed': spec.seed,
-        'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg, train_cfg),
+        'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg,
+                                                                                             train_cfg),
         'git_commit': summary.git_commit, 'torch': summary.torch, 'threads': summary.threads,
-        'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps, 'train_s': summary.train_s,
+        'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps,
+                  'train_s': summary.train_s,
                   'wall_s': summary.wall_s, 'tokens_per_s': summary.tokens_per_s,
                   'flops': run_flops(model_cfg, distil_cfg, train_cfg.seq_len, tokens_per_step, train_cfg.max_steps)},
         'data': {f'{split}_tokens': len(tokens) for split, tokens in data.splits.items()},
@@ -176,7 +178,8 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     teacher = evaluate(sd.teacher.model, data['test'], **kw) if sd.teacher is not None else None
     L, sub = model_cfg.n_layer, dict(kw, words=None, max_batches=PRUNE_EVAL_BATCHES)
     base_sub = evaluate(sd.student, data['test'], **sub)['ppl']
-    pruning = [{'k': k, 'strategy': s, 'ppl': evaluate(sd.student.prune(blocks_to_keep(L, k, s)), data['test'], **sub)['ppl']}
+    pruning = [{'k': k, 'strategy': s, 'ppl': evaluate(sd.student.prune(blocks_to_keep(L, k, s)), data['test'],
+                                                       **sub)['ppl']}
                for s in PRUNE_STRATEGIES for k in range(1, L)]
     for r in pruning: r['degradation_pct'] = 100 * (r['ppl'] / base_sub - 1)
     x, _ = next(eval_batches(data['validation'], train_cfg.seq_len, 8))
@@ -196,7 +199,8 @@ def flop_matched_steps(preset: str = 'wt2-grid', variant: str = 'selfdistil-t', 
     m, d, t = preset_configs(preset, variant, list(overrides))
     mb, db, tb = preset_configs(preset, 'gpt-base', list(overrides))
     tps = t.batch_size * t.seq_len * t.grad_accum
-    return round(t.max_steps * run_flops(m, d, t.seq_len, tps, t.max_steps) / run_flops(mb, db, tb.seq_len, tps, tb.max_steps))
+    return round(t.max_steps * run_flops(m, d, t.seq_len, tps, t.max_steps) / run_flops(mb, db, tb.seq_len, tps,
+                                                                                        tb.max_steps))
 
 def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset: str = 'wt2-grid') -> list[RunSpec]:
     "The CPU protocol's runs: the main tables seed by seed, then the sweeps, then the collapse pair."
@@ -208,13 +212,16 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
     for seed in sweep_seeds:
         specs += [RunSpec('tau', f'tau-{t}', 'selfdistil-t', seed, (f'distil.ema_decay={t}',), preset) for t in (0.9, 0.999)]
         specs += [RunSpec('temperature', f'T-{t}', 'selfdistil-t', seed, (f'distil.kd_temperature={t}',), preset) for t in (1.0, 4.0)]
-        specs += [RunSpec('freezing', 'early', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25'), preset),
-                  RunSpec('freezing', 'aggressive', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5'), preset)]
+        specs += [RunSpec('freezing', 'early', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1',
+                                                                      'distil.freeze_fracs=0.25'), preset),
+                  RunSpec('freezing', 'aggressive', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1',
+                                                                           'distil.freeze_fracs=0.5'), preset)]
         specs.append(RunSpec('layerdrop', 'p-0.05', 'selfdistil-t', seed, ('model.layerdrop_p=0.05',), preset))
         specs += [RunSpec('scaling', f'{v}-d{d}', v, seed, (f'model.d_model={d}',), preset)
                   for d in (64, 256) for v in ('gpt-base', 'selfdistil-t')]
     for seed in collapse_seeds:
-        specs.append(RunSpec('collapse', 'no-predictor-lsd1', 'selfdistil-t', seed, ('distil.use_predictor=false', 'distil.lambda_sd=1.0'), preset))
+        specs.append(RunSpec('collapse', 'no-predictor-lsd1', 'selfdistil-t', seed, ('distil.use_predictor=false',
+                                                                                     'distil.lambda_sd=1.0'), preset))
         specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
     return specs
 
@@ -250,28 +257,32 @@ def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
 
 def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET) -> list[RunSpec]:
     "The runs of the `long` protocol that can be named now: the sweep, then (once it is done) the grid."
-    specs, gpt, sd = long_sweep(results_dir, preset)
-    if gpt is None or sd is None: return specs
-    teacher = RunSpec('long-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, gpt.overrides, preset)
-    kd = sd.overrides + (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
-    tuned = lambda v: kd if v == 'kd-only' else gpt.overrides if v == 'gpt-base' else sd.overrides
+    specs, gpt_best, sd_best = long_sweep(results_dir, preset)
+    if gpt_best is None or sd_best is None: return specs
+    teacher = RunSpec('long-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, gpt_best.overrides, preset)
+    kd = sd_best.overrides + (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
+    tuned = lambda v: kd if v == 'kd-only' else gpt_best.overrides if v == 'gpt-base' else sd_best.overrides
     specs.append(teacher)
     steps, warmup = preset_configs(preset)[2].max_steps, preset_configs(preset)[2].warmup_steps
-    length = lambda n: (f'train.max_steps={n}', f'train.warmup_steps={max(1, round(n * warmup / steps))}')   # warm-up in proportion
+    length = lambda n: (f'train.max_steps={n}',
+                        f'train.warmup_steps={max(1, round(n * warmup / steps))}')   # warm-up in proportion
     for seed in seeds:
         specs += [RunSpec('long-main', v, v, seed, tuned(v), preset) for v in MAIN_VARIANTS]
-        specs.append(RunSpec('long-align', 'identity-predictor', 'selfdistil-t', seed, sd.overrides + ('distil.use_predictor=false',), preset))
+        specs.append(RunSpec('long-align', 'identity-predictor', 'selfdistil-t', seed,
+                             sd_best.overrides + ('distil.use_predictor=false',), preset))
         if seed < 2:
             specs += [RunSpec('long-length', f'{v}-steps{n}', v, seed, tuned(v) + length(n), preset)
-                      for n in (round(f * steps) for f in LONG_LENGTH_FRACS) for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
-    specs += [RunSpec('long-freezing', name, 'selfdistil-t', 0, sd.overrides + ov, preset) for name, ov in [
+                      for n in (round(f * steps) for f in LONG_LENGTH_FRACS) for v in ('gpt-base', 'selfdistil-t',
+                                                                                       'kd-only')]
+    specs += [RunSpec('long-freezing', name, 'selfdistil-t', 0, sd_best.overrides + ov, preset) for name, ov in [
         ('early', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25')),
         ('aggressive', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5')),
         ('late', ('distil.freeze_milestones=0.5,0.7,0.9', 'distil.freeze_fracs=0.1,0.2,0.3'))]]
     if not teacher.path(results_dir).exists():      # KD-only runs need the teacher's checkpoint: named once it is trained
         specs = [s for s in specs if s.variant != 'kd-only']
-    fm = flop_matched_steps(preset, 'selfdistil-t', sd.overrides)
-    specs.append(RunSpec('long-flop-matched', 'gpt-base-flop-matched', 'gpt-base', seeds[0], gpt.overrides + (f'train.max_steps={fm}',), preset))
+    fm = flop_matched_steps(preset, 'selfdistil-t', sd_best.overrides)
+    specs.append(RunSpec('long-flop-matched', 'gpt-base-flop-matched', 'gpt-base', seeds[0],
+                         gpt_best.overrides + (f'train.max_steps={fm}',), preset))
     return specs
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:

@@ -28,15 +28,18 @@ def hf_config(cfg: ModelConfig, tied: bool = True):
     from transformers import GPTNeoXConfig
     return GPTNeoXConfig(vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, num_hidden_layers=cfg.n_layer,
                          num_attention_heads=cfg.n_head, intermediate_size=cfg.ff_width, hidden_act='gelu',
-                         rope_parameters={'rope_theta': cfg.rope_base, 'partial_rotary_factor': 1.0, 'rope_type': 'default'},
-                         layer_norm_eps=1e-5, use_parallel_residual=False, attention_bias=cfg.bias, tie_word_embeddings=tied,
+                         rope_parameters={'rope_theta': cfg.rope_base, 'partial_rotary_factor': 1.0,
+                                          'rope_type': 'default'},
+                         layer_norm_eps=1e-5, use_parallel_residual=False, attention_bias=cfg.bias,
+                         tie_word_embeddings=tied,
                          max_position_embeddings=cfg.max_seq_len, bos_token_id=None, eos_token_id=None)
 
 def check_hf_config(c):
     "Raise `ValueError` if GPT-NeoX config `c` cannot be a `DecoderLM` (defaults that load silently and compute other logits)."
     rope = getattr(c, 'rope_parameters', None) or {}
     problems = [msg for bad, msg in [
-        (rope.get('partial_rotary_factor', 1.0) != 1.0, f"partial_rotary_factor={rope.get('partial_rotary_factor')} (rotary on part of each head)"),
+        (rope.get('partial_rotary_factor', 1.0) != 1.0,
+         f"partial_rotary_factor={rope.get('partial_rotary_factor')} (rotary on part of each head)"),
         (c.use_parallel_residual, "use_parallel_residual=True (attention and MLP side by side)"),
         (c.hidden_act != 'gelu', f"hidden_act={c.hidden_act!r}"),
         (rope.get('rope_type', 'default') != 'default', f"rope_type={rope.get('rope_type')!r}"),
@@ -47,7 +50,8 @@ def check_hf_config(c):
 def model_config_from_hf(c) -> ModelConfig:
     "The `ModelConfig` of a GPT-NeoX config that passes `check_hf_config`."
     check_hf_config(c)
-    return ModelConfig(vocab_size=c.vocab_size, n_layer=c.num_hidden_layers, n_head=c.num_attention_heads, d_model=c.hidden_size,
+    return ModelConfig(vocab_size=c.vocab_size, n_layer=c.num_hidden_layers, n_head=c.num_attention_heads,
+                       d_model=c.hidden_size,
                        d_ff=c.intermediate_size, max_seq_len=c.max_position_embeddings, dropout=0.0, layerdrop_p=0.0,
                        rope_base=float(c.rope_parameters['rope_theta']), bias=bool(c.attention_bias))
 
@@ -83,18 +87,19 @@ _PAIRS = [('ln1.weight', 'input_layernorm.weight'), ('ln1.bias', 'input_layernor
 def to_hf(model: DecoderLM):
     "A `GPTNeoXForCausalLM` (eval mode) computing the same logits as `model` (tied or untied, pruned or not)."
     from transformers import GPTNeoXForCausalLM
-    cfg, sd = model.cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}
+    cfg, state = model.cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}
     hf = GPTNeoXForCausalLM(hf_config(cfg, model.is_tied))
     target = hf.state_dict()
-    new = {'gpt_neox.embed_in.weight': sd['tok_emb.weight'], 'lm_head.weight': sd['head.weight'],
-           'gpt_neox.final_layer_norm.weight': sd['ln_f.weight'],
-           'gpt_neox.final_layer_norm.bias': sd.get('ln_f.bias', torch.zeros(cfg.d_model))}
+    new = {'gpt_neox.embed_in.weight': state['tok_emb.weight'], 'lm_head.weight': state['head.weight'],
+           'gpt_neox.final_layer_norm.weight': state['ln_f.weight'],
+           'gpt_neox.final_layer_norm.bias': state.get('ln_f.bias', torch.zeros(cfg.d_model))}
     for l in range(cfg.n_layer):
         p, q = f'blocks.{l}.', f'gpt_neox.layers.{l}.'
-        new[q + 'attention.query_key_value.weight'] = _qkv_rows(sd[p + 'attn.qkv.weight'], cfg.n_head, to_hf=True)
-        if cfg.bias: new[q + 'attention.query_key_value.bias'] = _qkv_rows(sd[p + 'attn.qkv.bias'], cfg.n_head, to_hf=True)
+        new[q + 'attention.query_key_value.weight'] = _qkv_rows(state[p + 'attn.qkv.weight'], cfg.n_head, to_hf=True)
+        if cfg.bias: new[q + 'attention.query_key_value.bias'] = _qkv_rows(state[p + 'attn.qkv.bias'], cfg.n_head,
+                                                                           to_hf=True)
         for ours, theirs in _PAIRS:
-            if q + theirs in target: new[q + theirs] = sd.get(p + ours, torch.zeros_like(target[q + theirs]))   # absent: a zero bias
+            if q + theirs in target: new[q + theirs] = state.get(p + ours, torch.zeros_like(target[q + theirs]))   # absent: a zero bias
     hf.load_state_dict(new, strict=True)
     return hf.eval()
 
@@ -103,17 +108,18 @@ def from_hf(hf) -> DecoderLM:
     cfg = model_config_from_hf(hf.config)
     model = DecoderLM(cfg)
     if not hf.config.tie_word_embeddings: model.untie_embedding_()
-    sd = hf.state_dict()
-    new = {'tok_emb.weight': sd['gpt_neox.embed_in.weight'], 'head.weight': sd['lm_head.weight'],
-           'ln_f.weight': sd['gpt_neox.final_layer_norm.weight']}
+    state = hf.state_dict()
+    new = {'tok_emb.weight': state['gpt_neox.embed_in.weight'], 'head.weight': state['lm_head.weight'],
+           'ln_f.weight': state['gpt_neox.final_layer_norm.weight']}
     extra = {}                                                    # biases a bias-free DecoderLM has no place for
-    (new if cfg.bias else extra)['ln_f.bias'] = sd['gpt_neox.final_layer_norm.bias']
+    (new if cfg.bias else extra)['ln_f.bias'] = state['gpt_neox.final_layer_norm.bias']
     for l in range(cfg.n_layer):
         p, q = f'blocks.{l}.', f'gpt_neox.layers.{l}.'
-        new[p + 'attn.qkv.weight'] = _qkv_rows(sd[q + 'attention.query_key_value.weight'], cfg.n_head, to_hf=False)
-        if cfg.bias: new[p + 'attn.qkv.bias'] = _qkv_rows(sd[q + 'attention.query_key_value.bias'], cfg.n_head, to_hf=False)
+        new[p + 'attn.qkv.weight'] = _qkv_rows(state[q + 'attention.query_key_value.weight'], cfg.n_head, to_hf=False)
+        if cfg.bias: new[p + 'attn.qkv.bias'] = _qkv_rows(state[q + 'attention.query_key_value.bias'], cfg.n_head,
+                                                          to_hf=False)
         for ours, theirs in _PAIRS:
-            if q + theirs in sd: (new if ours.endswith('weight') or cfg.bias else extra)[p + ours] = sd[q + theirs]
+            if q + theirs in state: (new if ours.endswith('weight') or cfg.bias else extra)[p + ours] = state[q + theirs]
     nonzero = [k for k, v in extra.items() if v.abs().max() > 0]
     if nonzero and not cfg.bias:
         raise ValueError(f"the GPT-NeoX model has non-zero biases ({', '.join(nonzero[:3])}, …) that a bias-free DecoderLM cannot hold")
@@ -179,12 +185,14 @@ def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None 
     if not (tok_dir / 'tokenizer.json').exists():
         raise FileNotFoundError(f"no tokenizer at {tok_dir}: pass the folder the run's tokenizer was saved in (tokenizer_dir / --tokenizer)")
     hf_tokenizer(load_tokenizer(tok_dir)).save_pretrained(out)
-    (out / 'README.md').write_text(_card(ckpt, run_dir, teacher, prune, k, command or f"selfdistil_export {checkpoint} {out}"))
+    (out / 'README.md').write_text(_card(ckpt, run_dir, teacher, prune, k,
+                                         command or f"selfdistil_export {checkpoint} {out}"))
     return out
 
 def export_cli(argv: list | None = None):
     "Entry point of `selfdistil_export`."
-    p = argparse.ArgumentParser(prog='selfdistil_export', description="Export a training checkpoint to a transformers folder.")
+    p = argparse.ArgumentParser(prog='selfdistil_export',
+                                description="Export a training checkpoint to a transformers folder.")
     p.add_argument('checkpoint', help="a checkpoint of selfdistil_train (checkpoints/last.pt or best.pt)")
     p.add_argument('out', help="folder to write (AutoModelForCausalLM.from_pretrained reads it)")
     p.add_argument('--teacher', action='store_true', help="export the EMA teacher instead of the student")
@@ -192,7 +200,8 @@ def export_cli(argv: list | None = None):
     p.add_argument('--k', type=int, default=1, help="how many blocks --prune removes")
     p.add_argument('--tokenizer', help="the run's tokenizer folder (default: tokenizer/ beside checkpoints/)")
     a = p.parse_args(argv)
-    try: out = export_checkpoint(a.checkpoint, a.out, a.teacher, a.prune, a.k, a.tokenizer, ' '.join(['selfdistil_export'] + sys.argv[1:]))
+    try: out = export_checkpoint(a.checkpoint, a.out, a.teacher, a.prune, a.k, a.tokenizer,
+                                 ' '.join(['selfdistil_export'] + sys.argv[1:]))
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"selfdistil_export: error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -231,19 +240,23 @@ def lm_eval_task(folder, text: str, name: str = 'selfdistil_rolling') -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / 'docs.jsonl').write_text(json.dumps({'text': text}) + '\n')
     (folder / f'{name}.yaml').write_text('\n'.join([
-        f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:", f"    test: {(folder / 'docs.jsonl').resolve()}",
-        "test_split: test", "output_type: loglikelihood_rolling", 'doc_to_text: ""', 'doc_to_target: "{{text}}"', "metric_list:",
+        f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:",
+        f"    test: {(folder / 'docs.jsonl').resolve()}",
+        "test_split: test", "output_type: loglikelihood_rolling", 'doc_to_text: ""', 'doc_to_target: "{{text}}"',
+        "metric_list:",
         "  - metric: word_perplexity", "  - metric: byte_perplexity", "  - metric: bits_per_byte", ""]))
     return folder
 
-def lm_eval_rolling(hf_dir, text: str, max_length: int, prefix_id: int, batch_size: int = 8, name: str = 'selfdistil_rolling') -> dict:
+def lm_eval_rolling(hf_dir, text: str, max_length: int, prefix_id: int, batch_size: int = 8,
+                    name: str = 'selfdistil_rolling') -> dict:
     "Run lm-evaluation-harness (offline) on an exported folder: its log-likelihood of `text` and its perplexities."
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
     with tempfile.TemporaryDirectory() as d, _quiet():
         task_dir = lm_eval_task(Path(d), text, name)
-        model = HFLM(pretrained=str(hf_dir), max_length=max_length, batch_size=batch_size, prefix_token_id=prefix_id, device='cpu')
+        model = HFLM(pretrained=str(hf_dir), max_length=max_length, batch_size=batch_size, prefix_token_id=prefix_id,
+                     device='cpu')
         res = lm_eval.simple_evaluate(model=model, tasks=[name], task_manager=TaskManager(include_path=str(task_dir)),
                                       bootstrap_iters=0, log_samples=True, verbosity='ERROR')
     metrics = {k.split(',')[0]: v for k, v in res['results'][name].items() if k.endswith(',none')}

@@ -112,7 +112,8 @@ def _stacked_predictions(hiddens: list, predictors) -> torch.Tensor:
     x = F.gelu(torch.baddbmm(b1.view(k, 1, -1), x, w1.transpose(1, 2)))                   # (k, N, H)
     return torch.baddbmm(b2.view(k, 1, -1), x, w2.transpose(1, 2))                        # (k, N, C)
 
-def alignment_loss(student_hiddens: list, teacher_hiddens: list, predictors, layers, mapping: list[int] | None = None) -> torch.Tensor:
+def alignment_loss(student_hiddens: list, teacher_hiddens: list, predictors, layers,
+                   mapping: list[int] | None = None) -> torch.Tensor:
     "Mean over `layers` of 1 − cos(q_l(h_S^l), sg(h_T^{f(l)})), each averaged over tokens."
     layers = list(layers)
     if not layers: return student_hiddens[0].new_zeros(())

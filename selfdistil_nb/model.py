@@ -112,7 +112,8 @@ class DecoderLM(nn.Module):
     def untie_embedding_(self):
         "Give the input embedding its own copy of the tied weight; the head keeps the original parameter."
         if self.is_tied:
-            self.tok_emb.weight = nn.Parameter(self.head.weight.detach().clone(), requires_grad=self.head.weight.requires_grad)
+            self.tok_emb.weight = nn.Parameter(self.head.weight.detach().clone(),
+                                               requires_grad=self.head.weight.requires_grad)
         return self
 
     def forward(self, idx, return_hidden: bool = False, frozen_depth: int = 0, keep: list | None = None,
@@ -157,10 +158,10 @@ class DecoderLM(nn.Module):
         keep_blocks = sorted(keep_blocks)
         small = DecoderLM(replace(self.cfg, n_layer=len(keep_blocks)))
         if not self.is_tied: small.untie_embedding_()
-        sd = {k: v for k, v in self.state_dict().items() if not k.startswith('blocks.')}
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith('blocks.')}
         for new, old in enumerate(keep_blocks):
-            sd.update({f'blocks.{new}.{k}': v for k, v in self.blocks[old].state_dict().items()})
-        small.load_state_dict(sd)
+            state.update({f'blocks.{new}.{k}': v for k, v in self.blocks[old].state_dict().items()})
+        small.load_state_dict(state)
         return small.to(self.head.weight.device).train(self.training)
 
 # %% ../nbs/01_model.ipynb #m002

@@ -32,7 +32,8 @@ def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list
 
 RECORD_COLUMNS = ['experiment', 'label', 'seed', *RECORD_METRICS]
 
-def load_records(results_dir='../results', experiment: str | None = None, preset: str | None = 'wt2-grid') -> list[RunRecord]:
+def load_records(results_dir='../results', experiment: str | None = None,
+                 preset: str | None = 'wt2-grid') -> list[RunRecord]:
     "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset), checked."
     pattern = f"{experiment}/*.json" if experiment else "*/*.json"
     recs = [(p, json.loads(p.read_text())) for p in sorted(Path(results_dir).glob(pattern)) if p.parent.name not in ('train', 'bench')]
@@ -84,7 +85,8 @@ def verdict(base, new, lower_is_better: bool = True, what: str = 'effect') -> st
 
 # %% ../nbs/10_report.ipynb #c012
 REPORT = {
-    'table1': {'gpt-base': (34.5, 5.2, 5.2), 'kd-only': (32.8, 4.9, 4.9), 'ema-only': (32.3, 4.6, 3.6), 'selfdistil-t': (31.7, 3.9, 2.2)},
+    'table1': {'gpt-base': (34.5, 5.2, 5.2), 'kd-only': (32.8, 4.9, 4.9), 'ema-only': (32.3, 4.6, 3.6),
+               'selfdistil-t': (31.7, 3.9, 2.2)},
     'table2': {'selfdistil-t': (31.7, 3.9, 2.2), 'no-align': (32.5, 4.5, 3.1), 'no-freeze': (32.2, 4.3, 2.7),
                'no-layerdrop': (32.1, 4.2, 3.8), 'no-ema': (33.0, 4.8, 4.5)},
     'table3_tau': {0.9: (32.1, 4.5), 0.99: (31.7, 3.9), 0.999: (31.8, 4.0)},
@@ -102,7 +104,8 @@ def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune
         for i, m in enumerate(metrics):
             row[f'{m} (report)'] = theirs[i] if i < len(theirs) else None
             if m not in ours.columns: row[f'{m} (ours)'] = '—'
-            else: row[f'{m} (ours)'] = fmt(ours.loc[lab, m], ours.loc[lab, f'{m}_std']) if lab in ours.index else 'not run'
+            else: row[f'{m} (ours)'] = fmt(ours.loc[lab, m],
+                                           ours.loc[lab, f'{m}_std']) if lab in ours.index else 'not run'
         row['seeds'] = int(ours.loc[lab, 'n']) if lab in ours.index else 0
         rows.append(row)
     return pd.DataFrame(rows).set_index('row')
@@ -121,7 +124,8 @@ def regime(records: list[dict], main: str) -> dict:
     gb = [r for r in records if r['experiment'] == main and r['label'] == 'gpt-base']
     if not gb: return {'runs': 0}
     tokens, split = gb[0]['train']['tokens'], gb[0].get('data', {}).get('train_tokens')
-    if split: split = max(1, int(split * gb[0]['configs']['train'].get('train_frac', 1.0)))   # the part of the split trained on
+    if split: split = max(1, int(split * gb[0]['configs']['train'].get('train_frac',
+                                                                       1.0)))   # the part of the split trained on
     changes, best_early = [], []
     for r in gb:
         ev = [(e['step'], e['student_val_loss']) for e in r['curves']['eval'] if 'student_val_loss' in e]
@@ -173,8 +177,10 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     add('T1: EMA-only lowers PPL', '34.5 → 32.3', main, 'gpt-base', 'ema-only', 'ppl')
     for abl, rep in (('no-align', 32.5), ('no-freeze', 32.2), ('no-layerdrop', 32.1), ('no-ema', 33.0)):
         add(f"T2: removing {abl[3:]} raises PPL", f"{rep} → 31.7", main, abl, 'selfdistil-t', 'ppl')
-    flop = pd.concat([main[main.label == 'selfdistil-t'], df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
-    add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)', 'selfdistil-t', 'ppl')
+    flop = pd.concat([main[main.label == 'selfdistil-t'],
+                      df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
+    add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)',
+        'selfdistil-t', 'ppl')
     staged, none = main[main.label == 'selfdistil-t'].tflops, main[main.label == 'no-freeze'].tflops
     if len(staged) and len(none):
         saving = 100 * (1 - staged.mean() / none.mean())
@@ -288,7 +294,8 @@ def plot_points(df: pd.DataFrame, x: str, y: str, ax=None, label_col: str = 'lab
     "Scatter of `y` against `x`, one annotated point per row."
     fig, ax = _ax(ax)
     ax.scatter(df[x], df[y])
-    for _, r in df.iterrows(): ax.annotate(str(r[label_col]), (r[x], r[y]), fontsize=7, xytext=(3, 3), textcoords='offset points')
+    for _, r in df.iterrows(): ax.annotate(str(r[label_col]), (r[x], r[y]), fontsize=7, xytext=(3, 3),
+                                           textcoords='offset points')
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     return fig

@@ -35,7 +35,8 @@ def align_start(step: int, total_steps: int, n_layer: int, ramp: float) -> int:
     return n_layer - (1 + math.floor(progress * (n_layer - 1)))
 
 # %% ../nbs/04_schedules.ipynb #c015
-def ema_decay(step: int, base: float, schedule: str = 'constant', warmup_steps: int = 100, total_steps: int = 1) -> float:
+def ema_decay(step: int, base: float, schedule: str = 'constant', warmup_steps: int = 100,
+              total_steps: int = 1) -> float:
     "The EMA decay τ(t) of `schedule` ('constant', 'warmup' or 'cosine')."
     if schedule == 'constant': return base
     if schedule == 'warmup': return base * min(1.0, step / warmup_steps) if warmup_steps else base

@@ -41,7 +41,8 @@ class SelfDistilT(nn.Module):
         student_cfg = replace(model_cfg, layerdrop_p=distil_cfg.layerdrop_p(model_cfg))
         self.student = DecoderLM(student_cfg)
         self.teacher = None
-        if distil_cfg.fixed_teacher: self.teacher = EMATeacher(load_fixed_teacher(distil_cfg.teacher_checkpoint, model_cfg), 0.0)
+        if distil_cfg.fixed_teacher: self.teacher = EMATeacher(load_fixed_teacher(distil_cfg.teacher_checkpoint,
+                                                                                  model_cfg), 0.0)
         elif distil_cfg.needs_teacher: self.teacher = EMATeacher(self.student, self._decay(0, 1))
         make = (lambda: Predictor(model_cfg.d_model)) if distil_cfg.uses_predictors else nn.Identity
         self.predictors = nn.ModuleList(make() for _ in range(model_cfg.n_layer)) if distil_cfg.use_align else None
@@ -71,7 +72,8 @@ class SelfDistilT(nn.Module):
         lm, kd, align = None, logits.new_zeros((), dtype=torch.float32), logits.new_zeros((), dtype=torch.float32)
         if self.teacher is not None:
             prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
-            t_logits, t_hiddens = self.teacher(idx, return_hidden=True, prefix=prefix)  # no grad, eval mode, no LayerDrop
+            t_logits, t_hiddens = self.teacher(idx, return_hidden=True,
+                                               prefix=prefix)  # no grad, eval mode, no LayerDrop
             if dc.use_kd: lm, kd = lm_kd_loss(logits, targets, t_logits, dc.kd_temperature)   # one pass over the logits
             if self.predictors is not None:
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)

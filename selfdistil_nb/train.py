@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -16,8 +17,8 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
-from .checkpoint import (CheckpointError, config_mismatches, load_checkpoint, rng_state, save_checkpoint,
-                                      set_rng_state)
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, config_mismatches, load_checkpoint, rng_state,
+                                      save_checkpoint, set_rng_state)
 from .data import DataError, TokenData, get_batch, prepare_tokens
 from .evaluate import evaluate, generate
 from .schedules import lr_scheduler
@@ -27,13 +28,13 @@ from .selfdistil import SelfDistilT
 __all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'RunExistsError', 'TrainSummary', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
-def make_optimizer(sd: SelfDistilT, cfg: TrainConfig) -> torch.optim.AdamW:
-    "AdamW over the trainable parameters: weight decay on matrices, none on vectors."
+def make_optimizer(sd: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
+    "AdamW over the trainable parameters: weight decay on matrices, none on vectors; `fused` (one kernel) unless told not."
     params = [p for _, p in sd.trainable_parameters()]
     groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': cfg.weight_decay},
               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
-    fused = cfg.device.startswith('cuda')
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused or None)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                             fused=fused or None)   # fused: CPU too (11_benchmarks)
 
 def drop_frozen_params(opt: torch.optim.Optimizer) -> int:
     "Remove parameters with `requires_grad=False` (and their state) from `opt`; returns how many."
@@ -170,10 +171,19 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError): return None
     return out.stdout.strip() or None
 
-def _compile_blocks(sd: SelfDistilT):
-    "torch.compile every block of student and teacher in place (state-dict keys unchanged; LayerDrop stays eager)."
+def compile_blocks(sd: SelfDistilT) -> bool:
+    """torch.compile every block of student and teacher in place (state-dict keys unchanged; LayerDrop's choices stay in
+    eager Python, so no recompiling per mask); a model without LayerDrop is compiled whole. On CPU, inductor needs a C++ compiler: without one, stays eager and says so."""
+    if next(sd.parameters()).device.type == 'cpu' and not any(shutil.which(c) for c in ('g++', 'c++', 'clang++')):
+        print("selfdistil_nb: no C++ compiler found, so torch.compile is skipped and the blocks run eagerly",
+              file=sys.stderr)
+        return False
+    if sd.student.cfg.layerdrop_p == 0:  # no per-step choices: student (and teacher) compile whole
+        for model in [sd.student] + ([sd.teacher.model] if sd.teacher is not None else []): model.compile(dynamic=False)
+        return True
     for model in [sd.student] + ([sd.teacher.model] if sd.teacher is not None else []):
-        for block in model.blocks: block.compile()
+        for block in model.blocks: block.compile(dynamic=False)   # shapes are fixed: no symbolic ones
+    return True
 
 # %% ../nbs/08_train.ipynb #t001
 @dataclass
@@ -217,7 +227,7 @@ def _save_run(run: _Run, step: int) -> Path | None:
     rng = _gather(rng_state(run.gen, run.layerdrop_gen), run.world)
     path = None
     if run.ckpt_path and run.is_main:
-        state = {'format': 2, 'step': step, 'configs': run.configs, 'model': run.sd.state_dict(),
+        state = {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs, 'model': run.sd.state_dict(),
                  'optimizer': run.opt.state_dict(), 'scheduler': run.sched.state_dict(), 'rng': rng, 'best': run.best}
         path = save_checkpoint(run.ckpt_path, state)
     if run.world > 1: torch.distributed.barrier()
@@ -236,7 +246,8 @@ def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt
     if run.keep_best and row['student_val_loss'] < run.best['student_val_loss']:
         run.best.update(step=step, student_val_loss=row['student_val_loss'])
         if run.best_path:
-            save_checkpoint(run.best_path, {'format': 2, 'step': step, 'configs': run.configs, 'model': run.sd.state_dict(),
+            save_checkpoint(run.best_path, {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs,
+                                            'model': run.sd.state_dict(),
                                             'val_loss': row['student_val_loss']})
     return row
 
@@ -304,7 +315,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     log = _MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
     bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
-    if tc.compile: _compile_blocks(sd)
+    if tc.compile: compile_blocks(sd)
     model = _ddp(sd, world, device)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
     summary = lambda **kw: TrainSummary(steps=tc.max_steps, history=log.rows, configs=configs, world_size=world, **kw)
