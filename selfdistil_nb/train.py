@@ -4,9 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #c002
 from __future__ import annotations
-import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -17,19 +15,21 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
-from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, config_mismatches, load_checkpoint, rng_state,
-                                      save_checkpoint, set_rng_state)
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, config_mismatches, git_commit,
+                                      load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json)
+from .distributed import dist_setup, gather, mean_over_ranks, wrap_ddp
 from .data import DataError, TokenData, get_batch, prepare_tokens
 from .evaluate import evaluate, generate
 from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
-__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'RunExistsError', 'TrainSummary', 'train']
+__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'RunExistsError', 'compile_blocks',
+           'TrainSummary', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
 def make_optimizer(sd: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
-    "AdamW over the trainable parameters: weight decay on matrices, none on vectors; `fused` (one kernel) unless told not."
+    "AdamW over the trainable parameters: weight decay on matrices, none on vectors; fused (one kernel) by default."
     params = [p for _, p in sd.trainable_parameters()]
     groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': cfg.weight_decay},
               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
@@ -66,7 +66,7 @@ def train_step(sd: SelfDistilT, opt: torch.optim.Optimizer, sched, batches: list
                 losses = model(x, y, step, total_steps)
             (losses['total'] / n).backward()
         terms = {k: terms.get(k, 0.0) + v.detach() / n for k, v in losses.items()}
-    if torch.distributed.is_available() and torch.distributed.is_initialized(): terms = _mean_over_ranks(terms)
+    if torch.distributed.is_available() and torch.distributed.is_initialized(): terms = mean_over_ranks(terms)
     if not torch.isfinite(terms['total']):
         opt.zero_grad(set_to_none=True)
         values = ', '.join(f"{k}={v.item():.4g}" for k, v in terms.items())
@@ -85,61 +85,6 @@ class RunExistsError(FileExistsError):
     "The output folder already holds another run."
 
 # %% ../nbs/08_train.ipynb #c018
-def _dist_setup(device: str) -> tuple:
-    "`(rank, world_size, device)`; under `torchrun` (WORLD_SIZE > 1) also initialises torch.distributed."
-    world = int(os.environ.get('WORLD_SIZE', '1'))
-    if world == 1: return 0, 1, torch.device(device)
-    import torch.distributed as dist
-    rank, local = int(os.environ['RANK']), int(os.environ.get('LOCAL_RANK', '0'))
-    dev = torch.device(f'cuda:{local}') if device.startswith('cuda') else torch.device('cpu')
-    if dev.type == 'cuda': torch.cuda.set_device(dev)
-    if not dist.is_initialized(): dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-    return rank, world, dev
-
-def _ddp(sd: SelfDistilT, world: int, device: torch.device):
-    "`sd` itself, or wrapped in DistributedDataParallel over its currently trainable parameters."
-    if world == 1: return sd
-    from torch.nn.parallel import DistributedDataParallel
-    dc = sd.distil_cfg
-    # skipped blocks (LayerDrop) and not-yet-aligned predictors get no gradient in some steps
-    unused = (dc.use_layerdrop and sd.student.cfg.layerdrop_p > 0) or (dc.use_align and dc.align_ramp > 0)
-    return DistributedDataParallel(sd, device_ids=[device.index] if device.type == 'cuda' else None,
-                                   broadcast_buffers=False, find_unused_parameters=unused)
-
-def _mean_over_ranks(terms: dict) -> dict:
-    "Average the scalar loss terms over all ranks (one small all-reduce)."
-    import torch.distributed as dist
-    v = torch.stack(list(terms.values())).float()
-    dist.all_reduce(v, op=dist.ReduceOp.SUM)
-    return dict(zip(terms, v / dist.get_world_size()))
-
-def _gather(obj, world: int) -> list:
-    "`obj` of every rank, in rank order (all ranks must call it)."
-    if world == 1: return [obj]
-    import torch.distributed as dist
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
-
-class _MetricsLog:
-    "Appends one JSON object per line to `path` (if any) and keeps them in `rows`."
-    def __init__(self, path: Path | None, resume_step: int | None = None):
-        self.path, self.rows = path, []
-        if path and resume_step is not None and path.exists():   # drop lines a crashed run wrote after its checkpoint
-            keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] < resume_step]
-            path.write_text(''.join(l + '\n' for l in keep))
-            self.rows = [json.loads(l) for l in keep]
-        elif path: path.write_text('')
-    def __call__(self, **row):
-        self.rows.append(row)
-        if self.path:
-            with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
-
-def _write_json(path: Path, obj):
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
 def _check_data(model_cfg: ModelConfig, tc: TrainConfig, data: TokenData):
     "The model must cover the tokenizer's vocabulary, and each split must hold at least one window."
     if model_cfg.vocab_size < data.vocab_size:
@@ -164,16 +109,11 @@ def _claim_out_dir(out: Path, overwrite: bool):
         if (out / n).is_dir(): shutil.rmtree(out / n)
         else: (out / n).unlink()
 
-def _git_commit() -> str | None:
-    "The current git commit of the working directory, if any (saved with results for provenance)."
-    import subprocess
-    try: out = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError): return None
-    return out.stdout.strip() or None
-
+# %% ../nbs/08_train.ipynb #c018c
 def compile_blocks(sd: SelfDistilT) -> bool:
-    """torch.compile every block of student and teacher in place (state-dict keys unchanged; LayerDrop's choices stay in
-    eager Python, so no recompiling per mask); a model without LayerDrop is compiled whole. On CPU, inductor needs a C++ compiler: without one, stays eager and says so."""
+    """torch.compile every block of student and teacher in place (state-dict keys unchanged; LayerDrop's choices stay
+    in eager Python, so no recompiling per mask); a model without LayerDrop is compiled whole. On CPU, inductor needs a
+    C++ compiler: without one, the model stays eager and says so."""
     if next(sd.parameters()).device.type == 'cpu' and not any(shutil.which(c) for c in ('g++', 'c++', 'clang++')):
         print("selfdistil_nb: no C++ compiler found, so torch.compile is skipped and the blocks run eagerly",
               file=sys.stderr)
@@ -224,7 +164,7 @@ class _Run:
 
 def _save_run(run: _Run, step: int) -> Path | None:
     "The resumable checkpoint at `step` (every rank calls it: random states are gathered; rank 0 writes)."
-    rng = _gather(rng_state(run.gen, run.layerdrop_gen), run.world)
+    rng = gather(rng_state(run.gen, run.layerdrop_gen), run.world)
     path = None
     if run.ckpt_path and run.is_main:
         state = {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs, 'model': run.sd.state_dict(),
@@ -265,7 +205,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
           overwrite: bool = False) -> TrainSummary | None:  # replace a finished or different run in `out_dir`
     "Train SelfDistil-T (or a variant); returns its `TrainSummary` (None on ranks other than 0 under DDP)."
     tc = train_cfg
-    rank, world, device = _dist_setup(tc.device)
+    rank, world, device = dist_setup(tc.device)
     is_main = rank == 0
     out = Path(out_dir) if out_dir else None
     configs = configs_to_dict(model_cfg, distil_cfg, tc)
@@ -309,14 +249,14 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     elif sd.freeze_for_step(0, tc.max_steps): drop_frozen_params(opt)
     if out and is_main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / 'config.json', configs)
+        write_json(out / 'config.json', configs)
         (out / 'tokenizer').mkdir(exist_ok=True)
         data.tokenizer.save(out / 'tokenizer')       # for `selfdistil_export` and sampling later
-    log = _MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
+    log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
     bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
     if tc.compile: compile_blocks(sd)
-    model = _ddp(sd, world, device)
+    model = wrap_ddp(sd, world, device)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
     summary = lambda **kw: TrainSummary(steps=tc.max_steps, history=log.rows, configs=configs, world_size=world, **kw)
 
@@ -344,7 +284,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         except TrainingDiverged as e:
             where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
             raise TrainingDiverged(f"{e}; stopped without saving: {where}") from None
-        if int(sd.frozen) != depth: model = _ddp(sd, world, device)   # frozen parameters leave DDP's reducer
+        if int(sd.frozen) != depth: model = wrap_ddp(sd, world, device)   # frozen parameters leave DDP's reducer
         train_time += time.perf_counter() - t_step
         tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
 
@@ -356,11 +296,11 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
 
     final = _validate(run, data, tc.max_steps, 0, last_ckpt, log, **eval_kw) if is_main else None   # the whole split
     last_ckpt = _save_run(run, tc.max_steps)
-    teacher_sums = _gather(sum(p.double().sum().item() for p in sd.teacher.parameters()) if sd.teacher else None, world)
+    teacher_sums = gather(sum(p.double().sum().item() for p in sd.teacher.parameters()) if sd.teacher else None, world)
     if not is_main: return None
     s = summary(final=final, checkpoint=str(last_ckpt) if last_ckpt else None, train_s=train_time,
                 tokens_per_s=tokens_seen / train_time if train_time else None, wall_s=time.perf_counter() - t0,
-                git_commit=_git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
+                git_commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
                 teacher_checksum_per_rank=teacher_sums,
                 best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best else None)
     if sample_prompt:
@@ -368,10 +308,10 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         ids = generate(sd.student, prompt, sample_tokens, top_k=sample_top_k, vocab_size=data.vocab_size,
                        generator=torch.Generator(device=device).manual_seed(tc.seed))
         s.sample = data.tokenizer.decode(ids[0].tolist())
-    if out: _write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
+    if out: write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
 
 # %% ../nbs/08_train.ipynb #c038
-if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train` (and torchrun), not a notebook
+if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train` (and torchrun)
     from selfdistil_nb.cli import train_cli
     train_cli()
