@@ -159,7 +159,7 @@ h1, h2, h3 { line-height: 1.25; } h3 { border-top: 1px solid #dee2e6; padding-to
 blockquote { margin: 0 0 1rem; padding: .25rem 1rem; border-left: 4px solid #dee2e6; color: #6c757d; }
 pre { background: #f6f8fa; padding: .75rem 1rem; overflow-x: auto; border-radius: .3rem; font-size: .85rem; }
 code { font-size: .9em; } p code, li code, td code { background: #f1f3f5; padding: .05rem .25rem; border-radius: .2rem; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; } th, td { border: 1px solid #dee2e6; padding: .3rem .6rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: .9rem; display: block; max-width: 100%; overflow-x: auto; } th, td { border: 1px solid #dee2e6; padding: .3rem .6rem; }
 img { max-width: 100%; } hr { border: 0; }
 '''
 
