@@ -141,7 +141,8 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
-    "Run `steps` steps of `case`; print peak memory in MB (CPU: RSS sampled every ms, above the RSS before the model existed)."
+    """Run `steps` steps of `case`; print peak memory in MB (CPU: RSS sampled every ms, above the RSS before the model
+    existed)."""
     import threading
     try:                                        # hand memory freed by the imports back, so the baseline is tight (glibc)
         import ctypes
@@ -200,9 +201,11 @@ def check_targets(r: dict) -> list[tuple]:
 
 def format_table(r: dict) -> str:
     "The benchmark as a plain-text table."
-    lines = [f"{r['preset']} on {r['device']} ({r['threads']} threads, torch {r['torch']}), {r['repeats']} interleaved repeats; "
+    lines = [f"{r['preset']} on {r['device']} ({r['threads']} threads, torch {r['torch']}), {r['repeats']} "
+             "interleaved repeats; "
              f"matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'case':32s} {'median ms':>10s} {'IQR ms':>8s} {'tokens/s':>10s} {'MFU':>6s} {'time ×':>7s} {'FLOPs ×':>8s}"]
+             f"{'case':32s} {'median ms':>10s} {'IQR ms':>8s} {'tokens/s':>10s} {'MFU':>6s} {'time ×':>7s} "
+             f"{'FLOPs ×':>8s}"]
     for k, v in r['median_s'].items():
         tps = f"{r['tokens_per_s'][k]:.0f}" if k in r['tokens_per_s'] else ''
         mfu = f"{100 * r['mfu'][k]:.1f}%" if k in r['mfu'] else ''
@@ -218,7 +221,8 @@ FREEZING_SCHEDULES = {'none': ((), ()), 'early': ((0.1,), (0.25,)), 'staged': ((
                       'aggressive': ((0.1,), (0.5,)), 'late': ((0.5, 0.7, 0.9), (0.1, 0.2, 0.3))}
 
 def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 10, warmup: int = 2) -> dict:
-    "Step time at every frozen depth the schedules reach (one interleaved run), and each schedule's time and FLOPs against none."
+    """Step time at every frozen depth the schedules reach (one interleaved run), and each schedule's time and FLOPs
+    against none."""
     from selfdistil_nb.evaluate import cumulative_flops
     from selfdistil_nb.schedules import frozen_depth
     device = torch.device(device)
@@ -276,7 +280,8 @@ def bench_cli(argv: list | None = None):
     if a.freezing:
         r = freezing_benchmark(a.preset, a.device, a.repeats)
         for name, s in r['schedules'].items():
-            print(f"{name:10s} frozen depths {s['depths']}: FLOPs {s['flops / none']:.3f}, time {s['time / none']:.3f} of none")
+            print(f"{name:10s} frozen depths {s['depths']}: FLOPs {s['flops / none']:.3f}, time "
+                  f"{s['time / none']:.3f} of none")
         path = Path(a.out) / f"{a.preset}-freezing-{torch.device(a.device).type}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r, indent=1))

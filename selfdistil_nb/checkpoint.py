@@ -46,16 +46,19 @@ def load_checkpoint(path: Path, keys: tuple = CKPT_KEYS) -> dict:
     "Read a checkpoint written by `train`, with `weights_only=True`; raises `CheckpointError`."
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file: pass the file, e.g. {path / 'checkpoints' / 'last.pt'}")
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file: pass the file, e.g. "
+                              f"{path / 'checkpoints' / 'last.pt'}")
     if not path.is_file(): raise CheckpointError(f"no checkpoint file at {path}")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be read "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing: raise CheckpointError(f"checkpoint {path} is not a selfdistil_nb training checkpoint (missing {missing})")
+    if missing: raise CheckpointError(f"checkpoint {path} is not a selfdistil_nb training checkpoint (missing "
+                                      f"{missing})")
     if ckpt['format'] != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"checkpoint {path} has format {ckpt['format']!r}; this version reads format {CHECKPOINT_FORMAT}")
+        raise CheckpointError(f"checkpoint {path} has format {ckpt['format']!r}; this version reads format "
+                              f"{CHECKPOINT_FORMAT}")
     return ckpt
 
 def config_mismatches(saved: dict, current: dict) -> list[str]:

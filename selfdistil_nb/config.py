@@ -100,9 +100,11 @@ class DistilConfig:
         _unit_interval(self, 'align_ramp', closed_right=True)
         ms, fs = self.freeze_milestones, self.freeze_fracs
         _check(len(ms) == len(fs),
-               f"DistilConfig.freeze_milestones and freeze_fracs must have the same length, got {len(ms)} and {len(fs)}")
+               f"DistilConfig.freeze_milestones and freeze_fracs must have the same length, got {len(ms)} and "
+               f"{len(fs)}")
         _check(all(0 < m <= 1 for m in ms), f"DistilConfig.freeze_milestones must lie in (0, 1], got {ms}")
-        _check(all(a < b for a, b in zip(ms, ms[1:])), f"DistilConfig.freeze_milestones must be strictly increasing, got {ms}")
+        _check(all(a < b for a, b in zip(ms, ms[1:])), f"DistilConfig.freeze_milestones must be strictly increasing, "
+                                                       f"got {ms}")
         _check(all(0 <= f < 1 for f in fs), f"DistilConfig.freeze_fracs must lie in [0, 1), got {fs}")
         _check(all(a <= b for a, b in zip(fs, fs[1:])), f"DistilConfig.freeze_fracs must be non-decreasing, got {fs}")
         _check(not (self.fixed_teacher and self.use_ema),
@@ -166,7 +168,8 @@ class TrainConfig:
         _check(self.tokenizer in TOKENIZER_KINDS,
                f"TrainConfig.tokenizer must be one of {TOKENIZER_KINDS}, got {self.tokenizer!r}")
         _check(isinstance(self.bpe_vocab_size, int) and self.bpe_vocab_size >= 257,
-               f"TrainConfig.bpe_vocab_size must be an integer >= 257 (256 bytes + merges), got {self.bpe_vocab_size!r}")
+               f"TrainConfig.bpe_vocab_size must be an integer >= 257 (256 bytes + merges), got "
+               f"{self.bpe_vocab_size!r}")
         _positive_ints(self, ['batch_size', 'seq_len', 'grad_accum', 'max_steps', 'eval_interval', 'log_interval'])
         _check(self.lr > 0, f"TrainConfig.lr must be > 0, got {self.lr!r}")
         _check(0 <= self.min_lr <= self.lr, f"TrainConfig.min_lr must be in [0, lr], got {self.min_lr!r}")
@@ -182,7 +185,8 @@ class TrainConfig:
         _check(self.precision in ('auto', 'fp32', 'bf16'),
                f"TrainConfig.precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         _check(self.precision != 'bf16' or self.device.startswith('cuda'),
-               f"TrainConfig.precision='bf16' needs a CUDA device (bf16 matmul on CPU is ~200x slower), got device={self.device!r}")
+               f"TrainConfig.precision='bf16' needs a CUDA device (bf16 matmul on CPU is ~200x slower), got "
+               f"device={self.device!r}")
         _check(0 < self.train_frac <= 1, f"TrainConfig.train_frac must be in (0, 1], got {self.train_frac!r}")
 
 # %% ../nbs/00_config.ipynb #c020
@@ -216,14 +220,16 @@ def _parse_value(cls, name: str, text: str):
 # %% ../nbs/00_config.ipynb #c022
 def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConfig,
                     overrides: list = ()) -> tuple:
-    "Apply `section.field=value` overrides (sections: model, distil, train), each section's at once; returns new, validated configs."
+    """Apply `section.field=value` overrides (sections: model, distil, train), each section's at once; returns new,
+    validated configs."""
     cfgs = {'model': model_cfg, 'distil': distil_cfg, 'train': train_cfg}
     changes = {name: {} for name in cfgs}
     for o in overrides:
         key, sep, text = o.partition('=')
         section, dot, name = key.strip().partition('.')
         if not sep or not dot: raise ValueError(f"override {o!r} must look like section.field=value")
-        if section not in cfgs: raise ValueError(f"override {o!r}: unknown section {section!r} (use one of {list(cfgs)})")
+        if section not in cfgs: raise ValueError(f"override {o!r}: unknown section {section!r} (use one of "
+                                                 f"{list(cfgs)})")
         cls = CONFIG_SECTIONS[section]
         if name not in {f.name for f in fields(cls)}:
             raise ValueError(f"override {o!r}: {cls.__name__} has no field {name!r}")
@@ -288,7 +294,8 @@ def _preset_wt2_grid():
                         log_interval=20, ckpt_interval=0))
 
 def _preset_long_char():
-    "The multi-epoch CPU protocol (`09_experiments`): 10 narrow blocks, about 24 epochs of a quarter of Tiny Shakespeare."
+    """The multi-epoch CPU protocol (`09_experiments`): 10 narrow blocks, about 24 epochs of a quarter of Tiny
+    Shakespeare."""
     return (ModelConfig(vocab_size=65, n_layer=10, n_head=4, d_model=64, max_seq_len=64, dropout=0.1, layerdrop_p=0.1),
             DistilConfig(),
             TrainConfig(corpus='tinyshakespeare-90-5-5', tokenizer='char', batch_size=32, seq_len=64, max_steps=3000,
@@ -315,7 +322,8 @@ PRESETS = {
 }
 
 def preset_configs(preset: str, variant: str = 'selfdistil-t', overrides: list = ()) -> tuple:
-    "`(ModelConfig, DistilConfig, TrainConfig)` of `preset` with `variant`'s switches and `section.field=value` overrides."
+    """`(ModelConfig, DistilConfig, TrainConfig)` of `preset` with `variant`'s switches and `section.field=value`
+    overrides."""
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
     m, d, t = PRESETS[preset]()
     return apply_overrides(m, variant_config(variant, d), t, overrides)

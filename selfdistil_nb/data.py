@@ -41,7 +41,8 @@ class CorpusSpec:
     fractions: tuple = ()       # 'chars': (train, validation[, test]) fractions; 'documents': (train,)
     word_level: bool = False    # count words per split (WikiText: per-word perplexity)
     def __post_init__(self):
-        if self.split_by not in SPLIT_BY: raise ValueError(f"CorpusSpec.split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
+        if self.split_by not in SPLIT_BY: raise ValueError(f"CorpusSpec.split_by must be one of {SPLIT_BY}, got "
+                                                           f"{self.split_by!r}")
         if self.split_by and not (self.fractions and abs(sum(self.fractions) - 1) < 1e-9 or self.split_by == 'documents'):
             raise ValueError(f"CorpusSpec.fractions must add up to 1, got {self.fractions}")
 
@@ -94,17 +95,21 @@ def _not_in_data_dir(name: str, data_dir: Path) -> CorpusNotFoundError:
     spec = CORPORA[name]
     state = "does not exist" if not data_dir.is_dir() else "has no copy of it"
     return CorpusNotFoundError(
-        f"corpus {name!r} not found: the data directory {data_dir} {state} (looked for {', '.join(spec.files.values())} "
+        f"corpus {name!r} not found: the data directory {data_dir} {state} (looked for "
+        f"{', '.join(spec.files.values())} "
         f"in it and in its sub-folders {', '.join(spec.folders)}). A data directory given as an argument or in "
-        f"SELFDISTIL_DATA_DIR is used alone, so the Hugging Face hub dataset {spec.hub[0]!r} was not tried: put the files "
+        f"SELFDISTIL_DATA_DIR is used alone, so the Hugging Face hub dataset {spec.hub[0]!r} was not tried: put the "
+        "files "
         "there, or give no data directory to download the corpus by name.")
 
 def _missing(name: str, hub_error: Exception) -> CorpusNotFoundError:
     spec = CORPORA[name]
     return CorpusNotFoundError(
         f"corpus {name!r} not found: no data directory was given and the Hugging Face hub "
-        f"dataset {spec.hub[0]!r} could not be loaded ({type(hub_error).__name__}: {str(hub_error).splitlines()[0][:160]}). "
-        f"Either put {', '.join(spec.files.values())} in a folder and pass it as data_dir (or set SELFDISTIL_DATA_DIR), "
+        f"dataset {spec.hub[0]!r} could not be loaded ({type(hub_error).__name__}: "
+        f"{str(hub_error).splitlines()[0][:160]}). "
+        f"Either put {', '.join(spec.files.values())} in a folder and pass it as data_dir (or set "
+        "SELFDISTIL_DATA_DIR), "
         f"or connect to the internet so that `datasets` can download {spec.hub[0]!r}.")
 
 def _local_files(name: str, data_dir) -> dict | None:

@@ -45,7 +45,8 @@ def _processed(nb_path: Path) -> nbformat.NotebookNode:
 
 # %% ../nbs/12_docs.ipynb #c021
 def cell_options(source: str) -> tuple[dict, str]:
-    "The `#|` options at the top of a code cell (`hide` → `{'hide': True}`, `echo: false` → `{'echo': False}`) and the rest."
+    """The `#|` options at the top of a code cell (`hide` → `{'hide': True}`, `echo: false` → `{'echo': False}`) and
+    the rest."""
     lines, opts = source.splitlines(), {}
     while lines and lines[0].startswith('#|'):
         key, sep, value = lines.pop(0)[2:].strip().partition(':')
@@ -166,13 +167,15 @@ img { max-width: 100%; } hr { border: 0; }
 def _katex_dir() -> Path:
     for d in _KATEX_DIRS:
         if (Path(d) / 'katex.min.js').exists(): return Path(d)
-    raise DocsToolMissing("KaTeX not found (looked in " + ', '.join(_KATEX_DIRS) + "): the site serves its own copy so that math "
+    raise DocsToolMissing("KaTeX not found (looked in " + ', '.join(_KATEX_DIRS) + "): the site serves its own copy "
+                                                                                   "so that math "
                           "renders offline; install it with `apt-get install libjs-katex`")
 
 def _pandoc() -> str:
     exe = shutil.which('pandoc')
     if exe is None: raise DocsToolMissing("pandoc not found: the offline site is rendered by pandoc; install it with "
-                                          "`apt-get install pandoc` (or from pandoc.org), or use `nbdev_docs` where Quarto is installed")
+                                          "`apt-get install pandoc` (or from pandoc.org), or use `nbdev_docs` where "
+                                          "Quarto is installed")
     return exe
 
 def _sidebar(pages: list[dict], current: str) -> str:
@@ -183,7 +186,8 @@ def _sidebar(pages: list[dict], current: str) -> str:
     return '<ul>' + ''.join(items) + '</ul>'
 
 def render_page(nb_path: Path, dest: Path, pages: list[dict], site_title: str) -> Path:
-    "One notebook as `dest/<page>.html`: nbdev's processors, Quarto's cell options, nbconvert to Markdown, pandoc to HTML."
+    """One notebook as `dest/<page>.html`: nbdev's processors, Quarto's cell options, nbconvert to Markdown, pandoc to
+    HTML."""
     from traitlets.config import Config
     page = page_name(nb_path)
     nb = apply_directives(_processed(nb_path))
@@ -212,7 +216,8 @@ def render_page(nb_path: Path, dest: Path, pages: list[dict], site_title: str) -
     return target
 
 def render_site(dest: Path, nbs_path: Path | None = None) -> list[Path]:
-    "The documentation site in `dest`: a page per notebook (not `_`-prefixed), sidebar in notebook order, KaTeX served locally."
+    """The documentation site in `dest`: a page per notebook (not `_`-prefixed), sidebar in notebook order, KaTeX
+    served locally."""
     nbs_path = Path(nbs_path or get_config().nbs_path)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -248,7 +253,8 @@ def chromium_path() -> str:
     "The system Chromium (Playwright drives it; its own browser download is not needed)."
     for name in ('chromium', 'chromium-browser', 'google-chrome'):
         if shutil.which(name): return shutil.which(name)
-    raise DocsToolMissing("Chromium not found: the docs' browser check needs it; install it with `apt-get install chromium`")
+    raise DocsToolMissing("Chromium not found: the docs' browser check needs it; install it with `apt-get install "
+                          "chromium`")
 
 def check_site(site: Path, screenshots: tuple = ('index', 'report')) -> list[str]:
     """Open every page of `site` in headless Chromium and return what a reader would see wrong: Quarto directives or raw
@@ -276,9 +282,11 @@ def check_site(site: Path, screenshots: tuple = ('index', 'report')) -> list[str
         for bad, what in [('#| ', 'a Quarto directive'), ('{target=', "show_doc's raw Quarto markup"),
                           ('<!-- WARNING', 'an HTML comment as text')]:
             if bad in f['text']: problems.append(f"{where}: shows {what} ({bad!r}) in its text")
-        if f['code_directives']: problems.append(f"{where}: shows Quarto directives as code ({f['code_directives'][0]!r})")
+        if f['code_directives']: problems.append(f"{where}: shows Quarto directives as code "
+                                                 f"({f['code_directives'][0]!r})")
         if re.search(r'In \[\d*\]:', f['text']): problems.append(f"{where}: shows notebook prompts (In [..]:)")
-        if f['unrendered']: problems.append(f"{where}: {len(f['unrendered'])} formulas not rendered, e.g. {f['unrendered'][0]!r}")
+        if f['unrendered']: problems.append(f"{where}: {len(f['unrendered'])} formulas not rendered, e.g. "
+                                            f"{f['unrendered'][0]!r}")
         if f['sidebar'] != order: problems.append(f"{where}: sidebar {f['sidebar']} is not the notebook order {order}")
         problems += [f"{where}: image {i['src']} does not load" for i in f['images'] if not i['ok']]
         for href in f['links']:

@@ -101,7 +101,8 @@ class RunRecord(TypedDict, total=False):
 def check_record(r: dict, where: str = '') -> dict:
     "`r`, if every key is a `RunRecord` field; else a `ValueError` naming the undeclared keys."
     unknown = sorted(set(r) - set(RunRecord.__annotations__))
-    if unknown: raise ValueError(f"run record {where} has keys {unknown} that RunRecord does not declare: add them there (09_experiments)")
+    if unknown: raise ValueError(f"run record {where} has keys {unknown} that RunRecord does not declare: add them "
+                                 "there (09_experiments)")
     return r
 
 def cumulative_tflops(r: RunRecord) -> list[float]:
@@ -141,7 +142,8 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     model_cfg, distil_cfg, train_cfg = spec.configs()
     data = prepare_tokens(train_cfg.corpus, train_cfg.tokenizer, train_cfg.bpe_vocab_size, data_dir, cache_dir)
     if spec.test and 'test' not in data.splits:
-        raise DataError(f"corpus {train_cfg.corpus!r} has no test split for run {spec.experiment}/{spec.filename}: use a corpus "
+        raise DataError(f"corpus {train_cfg.corpus!r} has no test split for run {spec.experiment}/{spec.filename}: "
+                        "use a corpus "
                         "with one (e.g. tinyshakespeare-90-5-5) or a tuning run (test=False)")
     scratch = Path(tempfile.mkdtemp(prefix='selfdistil-run-'))
     try:
@@ -286,7 +288,8 @@ def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET)
     return specs
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
-    "A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then GPT-Base, KD-only, EMA-only, SelfDistil-T."
+    """A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then GPT-Base, KD-only, EMA-only,
+    SelfDistil-T."""
     teacher = RunSpec('replay-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, (), preset)
     kd = (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     return [teacher] + [RunSpec('replay-main', v, v, seed, kd if v == 'kd-only' else (), preset)
@@ -334,7 +337,8 @@ def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progre
             t0 = time.perf_counter()
             r = run_one(spec, results_dir, data_dir, cache_dir, progress)
         finally: spec.path(results_dir).with_suffix('.lock').unlink(missing_ok=True)
-        if log: log(f"[{len(todo) - 1} known to go] {spec.experiment}/{spec.filename}: {_describe(r)}, {time.perf_counter() - t0:.0f} s")
+        if log: log(f"[{len(todo) - 1} known to go] {spec.experiment}/{spec.filename}: {_describe(r)}, "
+                    f"{time.perf_counter() - t0:.0f} s")
     return [json.loads(s.path(results_dir).read_text()) for s in named(results_dir) if keep(s)]
 
 def experiments_cli(argv: list | None = None):

@@ -35,7 +35,8 @@ def hf_config(cfg: ModelConfig, tied: bool = True):
                          max_position_embeddings=cfg.max_seq_len, bos_token_id=None, eos_token_id=None)
 
 def check_hf_config(c):
-    "Raise `ValueError` if GPT-NeoX config `c` cannot be a `DecoderLM` (defaults that load silently and compute other logits)."
+    """Raise `ValueError` if GPT-NeoX config `c` cannot be a `DecoderLM` (defaults that load silently and compute other
+    logits)."""
     rope = getattr(c, 'rope_parameters', None) or {}
     problems = [msg for bad, msg in [
         (rope.get('partial_rotary_factor', 1.0) != 1.0,
@@ -104,7 +105,8 @@ def to_hf(model: DecoderLM):
     return hf.eval()
 
 def from_hf(hf) -> DecoderLM:
-    "The `DecoderLM` of a `GPTNeoXForCausalLM` whose config passes `check_hf_config` (biases must be zero when `bias` is off)."
+    """The `DecoderLM` of a `GPTNeoXForCausalLM` whose config passes `check_hf_config` (biases must be zero when `bias`
+    is off)."""
     cfg = model_config_from_hf(hf.config)
     model = DecoderLM(cfg)
     if not hf.config.tie_word_embeddings: model.untie_embedding_()
@@ -122,7 +124,8 @@ def from_hf(hf) -> DecoderLM:
             if q + theirs in state: (new if ours.endswith('weight') or cfg.bias else extra)[p + ours] = state[q + theirs]
     nonzero = [k for k, v in extra.items() if v.abs().max() > 0]
     if nonzero and not cfg.bias:
-        raise ValueError(f"the GPT-NeoX model has non-zero biases ({', '.join(nonzero[:3])}, …) that a bias-free DecoderLM cannot hold")
+        raise ValueError(f"the GPT-NeoX model has non-zero biases ({', '.join(nonzero[:3])}, …) that a bias-free "
+                         "DecoderLM cannot hold")
     model.load_state_dict(new, strict=True)
     return model.eval()
 
@@ -150,23 +153,27 @@ def _card(ckpt: dict, run_dir: Path, teacher: bool, prune: str | None, k: int, c
     lines = ["---", "library_name: transformers", "tags: [selfdistil_nb, gpt_neox, self-distillation]", "---", "",
              f"# {run_dir.name} ({who})", "",
              f"A {m.n_layer}-block, {m.d_model}-wide decoder-only language model trained with `selfdistil_nb` "
-             f"(SelfDistil-T switches: {', '.join(k2 for k2 in ('use_kd', 'use_align', 'use_ema', 'use_freeze', 'use_layerdrop') if getattr(d, k2)) or 'none (GPT-Base)'}), "
+             f"(SelfDistil-T switches: "
+             f"{', '.join(k2 for k2 in ('use_kd', 'use_align', 'use_ema', 'use_freeze', 'use_layerdrop') if getattr(d, k2)) or 'none (GPT-Base)'}), "
              f"exported as `GPTNeoXForCausalLM`.", "",
              f"- data: `{t.corpus}`, tokenizer `{t.tokenizer}`" + (f" ({t.bpe_vocab_size} tokens)" if t.tokenizer == 'bpe' else ''),
              f"- training: {ckpt['step']} of {t.max_steps} steps of {t.batch_size} × {t.seq_len} tokens, seed {t.seed}"]
     if prune: lines.append(f"- pruned: {k} block(s) removed ({prune})")
-    if f'{who}_val_ppl' in fin: lines.append(f"- validation perplexity per token at the end of training: {fin[f'{who}_val_ppl']:.3f}")
+    if f'{who}_val_ppl' in fin: lines.append(f"- validation perplexity per token at the end of training: "
+                                             f"{fin[f'{who}_val_ppl']:.3f}")
     if 'test' in summary: lines.append(f"- test perplexity per token: {summary['test']['ppl']:.3f}")
     lines += ["", "Exported with:", "", "```sh", command, "```", ""]
     return '\n'.join(lines)
 
 def load_model(checkpoint, teacher: bool = False) -> DecoderLM:
-    "The student (or EMA teacher) of a training checkpoint as an eval-mode `DecoderLM` (untied if it was, e.g. after freezing)."
+    """The student (or EMA teacher) of a training checkpoint as an eval-mode `DecoderLM` (untied if it was, e.g. after
+    freezing)."""
     ckpt = load_checkpoint(checkpoint, keys=WEIGHTS_KEYS)
     m, _, _ = configs_from_dict(ckpt['configs'])
     prefix = 'teacher.averaged.module.' if teacher else 'student.'
     state = {key[len(prefix):]: v for key, v in ckpt['model'].items() if key.startswith(prefix)}
-    if not state: raise CheckpointError(f"checkpoint {checkpoint} holds no {'teacher' if teacher else 'student'} (GPT-Base has no teacher)")
+    if not state: raise CheckpointError(f"checkpoint {checkpoint} holds no {'teacher' if teacher else 'student'} "
+                                        "(GPT-Base has no teacher)")
     return model_from_state(state, replace(m, dropout=0.0, layerdrop_p=0.0)).eval()
 
 def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None = None, k: int = 1,
@@ -183,7 +190,8 @@ def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None 
     run_dir = checkpoint.parent.parent
     tok_dir = Path(tokenizer_dir) if tokenizer_dir else run_dir / 'tokenizer'
     if not (tok_dir / 'tokenizer.json').exists():
-        raise FileNotFoundError(f"no tokenizer at {tok_dir}: pass the folder the run's tokenizer was saved in (tokenizer_dir / --tokenizer)")
+        raise FileNotFoundError(f"no tokenizer at {tok_dir}: pass the folder the run's tokenizer was saved in "
+                                "(tokenizer_dir / --tokenizer)")
     hf_tokenizer(load_tokenizer(tok_dir)).save_pretrained(out)
     (out / 'README.md').write_text(_card(ckpt, run_dir, teacher, prune, k,
                                          command or f"selfdistil_export {checkpoint} {out}"))
@@ -205,7 +213,8 @@ def export_cli(argv: list | None = None):
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"selfdistil_export: error: {e}", file=sys.stderr)
         sys.exit(1)
-    print(f"wrote {out}: AutoModelForCausalLM.from_pretrained({str(out)!r}) and AutoTokenizer.from_pretrained({str(out)!r}) load it")
+    print(f"wrote {out}: AutoModelForCausalLM.from_pretrained({str(out)!r}) and "
+          f"AutoTokenizer.from_pretrained({str(out)!r}) load it")
 
 # %% ../nbs/13_export.ipynb #c019
 if __name__ == '__main__' and '__file__' in globals():

@@ -103,7 +103,8 @@ def layer_map(n_student: int, n_teacher: int) -> list[int]:
 
 # %% ../nbs/03_losses.ipynb #c026
 def _stacked_predictions(hiddens: list, predictors) -> torch.Tensor:
-    "q_l(h_l) for equal-shaped MLP predictors as two batched matmuls over layers: `[k, N, C]` (one op per stage, not per layer)."
+    """q_l(h_l) for equal-shaped MLP predictors as two batched matmuls over layers: `[k, N, C]` (one op per stage, not
+    per layer)."""
     k = len(hiddens)
     x = torch.stack([h.reshape(-1, h.shape[-1]) for h in hiddens])                       # (k, N, C)
     lin1, lin2 = [p.net[0] for p in predictors], [p.net[2] for p in predictors]

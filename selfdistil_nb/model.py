@@ -142,10 +142,12 @@ class DecoderLM(nn.Module):
         return (logits, hiddens) if return_hidden else logits
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        "As `nn.Module.load_state_dict`, refusing untied weights for a tied model (one of the two would be lost silently)."
+        """As `nn.Module.load_state_dict`, refusing untied weights for a tied model (one of the two would be lost
+        silently)."""
         emb, head = state_dict.get('tok_emb.weight'), state_dict.get('head.weight')
         if self.is_tied and emb is not None and head is not None and emb is not head and not torch.equal(emb, head):
-            raise ValueError("the state dict has separate input-embedding and head weights (an untied model, e.g. after freezing) "
+            raise ValueError("the state dict has separate input-embedding and head weights (an untied model, e.g. "
+                             "after freezing) "
                              "but this model ties them: call untie_embedding_() before loading")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
@@ -166,7 +168,8 @@ class DecoderLM(nn.Module):
 
 # %% ../nbs/01_model.ipynb #m002
 def model_from_state(state: dict, cfg: ModelConfig) -> DecoderLM:
-    "A `DecoderLM` of `cfg` holding `state` (a `DecoderLM` state dict), untied first if its head differs from its embedding."
+    """A `DecoderLM` of `cfg` holding `state` (a `DecoderLM` state dict), untied first if its head differs from its
+    embedding."""
     model = DecoderLM(cfg)
     if not torch.equal(state['tok_emb.weight'], state['head.weight']): model.untie_embedding_()
     model.load_state_dict(state)

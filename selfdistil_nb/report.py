@@ -146,7 +146,8 @@ def regime_line(name: str, r: dict) -> str:
     moved = f"{abs(r['last20_change_pct']):.1f} % {'lower' if r['last20_change_pct'] >= 0 else 'higher'}"
     if r['best_before_end']: state = f"converged (best validation loss before the end; {moved} over the last 20 % of the steps)"
     elif r['converged']: state = f"converged (validation loss flat: {moved} over the last 20 % of the steps)"
-    else: state = (f"not converged (validation loss still falling, {moved} over the last 20 % of the steps, flattening only as "
+    else: state = (f"not converged (validation loss still falling, {moved} over the last 20 % of the steps, "
+                   "flattening only as "
                    "the learning rate decays)" if r['last20_change_pct'] < 1.0 else
                    f"not converged (validation loss {moved} over the last 20 % of the steps)")
     return f"`{name}`: {r['tokens'] / 1e6:.1f}M training tokens per run{ep}; GPT-Base {state}."
@@ -187,13 +188,15 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
         ok = saving >= FREEZE_SAVING_CLAIM - 2
         rows.append({'claim': 'App. D: staged freezing saves ≈ 12 % of training compute', 'report': '12 %',
                      'measured': f"{saving:.1f} % of the FLOPs",
-                     'verdict': ('reproduced' if ok else 'not reproduced') + f": counted FLOPs (rule: within 2 points of {FREEZE_SAVING_CLAIM:g} %)"})
+                     'verdict': ('reproduced' if ok else 'not reproduced') + f": counted FLOPs (rule: within 2 points "
+                                                                             f"of {FREEZE_SAVING_CLAIM:g} %)"})
     else: rows.append({'claim': 'App. D: staged freezing saves ≈ 12 % of training compute', 'report': '12 %',
                        'measured': 'not run yet', 'verdict': 'not run yet'})
     return pd.DataFrame(rows).set_index('claim')
 
 def claims_side_by_side(df: pd.DataFrame, protocols=tuple(PROTOCOLS)) -> pd.DataFrame:
-    "The claims table of every protocol in one frame: the report's number, then each protocol's measurement and verdict."
+    """The claims table of every protocol in one frame: the report's number, then each protocol's measurement and
+    verdict."""
     tables = [claims_table(df, p) for p in protocols]
     out = tables[0][['report']].copy()
     for p, t in zip(protocols, tables):
@@ -201,7 +204,8 @@ def claims_side_by_side(df: pd.DataFrame, protocols=tuple(PROTOCOLS)) -> pd.Data
     return out
 
 def short_verdict(v: str) -> str:
-    "The verdict without its numbers: reproduced, not reproduced (the opposite / within noise), not testable, not run yet."
+    """The verdict without its numbers: reproduced, not reproduced (the opposite / within noise), not testable, not run
+    yet."""
     head = v.split(':')[0]
     if v.endswith('the opposite of the claim'): return f"{head} (the opposite)"
     if v.endswith('within seed noise'): return f"{head} (within noise)"
@@ -319,7 +323,8 @@ def gap_sentence(gaps: pd.DataFrame, variant: str) -> str:
     if len(g) < 2: return f"{variant}: fewer than two training lengths measured yet."
     first, last = g.iloc[0], g.iloc[-1]
     flips = np.sign(first.gap) != np.sign(last.gap)
-    return (f"{variant} − GPT-Base goes from {first.gap:+.2f} at {first.tokens / 1e6:.1f}M tokens to {last.gap:+.2f} at "
+    return (f"{variant} − GPT-Base goes from {first.gap:+.2f} at {first.tokens / 1e6:.1f}M tokens to {last.gap:+.2f} "
+            "at "
             f"{last.tokens / 1e6:.1f}M tokens: the sign {'flips' if flips else 'does not flip'} as training lengthens.")
 
 def plot_gaps(gaps: pd.DataFrame, ax=None, epoch_tokens: float | None = None):

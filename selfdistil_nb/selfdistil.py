@@ -22,8 +22,10 @@ def load_fixed_teacher(path, model_cfg: ModelConfig) -> DecoderLM:
     from pathlib import Path
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"teacher checkpoint {str(path)!r} not found: KD-only distils from a separately trained model; "
-                                "train one (e.g. the gpt-base variant) and set distil.teacher_checkpoint to its checkpoint")
+        raise FileNotFoundError(f"teacher checkpoint {str(path)!r} not found: KD-only distils from a separately "
+                                "trained model; "
+                                "train one (e.g. the gpt-base variant) and set distil.teacher_checkpoint to its "
+                                "checkpoint")
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     state = {k[len('student.'):]: v for k, v in ckpt['model'].items() if k.startswith('student.')}
     saved = ckpt['configs']['model']
@@ -85,12 +87,14 @@ class SelfDistilT(nn.Module):
 
     @torch.no_grad()
     def update_teacher(self, step: int = 0, total_steps: int = 1):
-        "EMA update of the teacher after an optimizer step (τ from the decay schedule; τ = 0 without EMA; a fixed teacher stays)."
+        """EMA update of the teacher after an optimizer step (τ from the decay schedule; τ = 0 without EMA; a fixed
+        teacher stays)."""
         if self.teacher is not None and not self.distil_cfg.fixed_teacher:
             self.teacher.update(self.student, self._decay(step, total_steps))
 
     def freeze_(self, depth: int):
-        "Freeze the lowest `depth` blocks (and their predictors, and the embedding), copying them into the teacher; never unfreezes."
+        """Freeze the lowest `depth` blocks (and their predictors, and the embedding), copying them into the teacher;
+        never unfreezes."""
         depth, old = min(int(depth), self.n_layer), int(self.frozen)
         if depth <= old: return self
         dc, ema = self.distil_cfg, self.teacher is not None and not self.distil_cfg.fixed_teacher
