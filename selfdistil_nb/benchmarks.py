@@ -61,9 +61,8 @@ def _cases(preset: str, device, only: tuple | None = None) -> dict:
         sd.freeze_(depth)
         before = name.startswith('gpt-base (before')
         if t.compile and not before: compile_blocks(sd)        # as `train` runs the preset
-        out[name] = {'sd': sd, 'opt': make_optimizer(sd, replace(t, device=str(device)), fused=not before),
-                     'depth': depth,
-                     'distil': dc}
+        opt = make_optimizer(sd, replace(t, device=str(device)), fused=not before)
+        out[name] = {'sd': sd, 'opt': opt, 'depth': depth, 'distil': dc}
     return out
 
 def _step(case, x, y, clip: float = 1.0):
@@ -261,8 +260,7 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
     for r in rows.values():
         r['time / none'], r['flops / none'] = r['time_s'] / rows['none']['time_s'], r['flops'] / rows['none']['flops']
     return {'preset': preset, 'device': str(device), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-            'repeats': repeats,
-            'step_median_s': {str(k): v for k, v in med.items()}, 'schedules': rows}
+            'repeats': repeats, 'step_median_s': {str(k): v for k, v in med.items()}, 'schedules': rows}
 
 # %% ../nbs/11_benchmarks.ipynb #c015
 def bench_cli(argv: list | None = None):

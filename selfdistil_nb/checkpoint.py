@@ -104,7 +104,8 @@ class MetricsLog:
             with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
 
 def write_json(path: Path, obj):
-    "Write `obj` as JSON to `path` atomically (a temporary file, then `os.replace`)."
+    "Write `obj` as JSON to `path` atomically (a temporary file, then `os.replace`), creating its folder."
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)

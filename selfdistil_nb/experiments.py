@@ -21,7 +21,7 @@ from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, cumulative_flops, evalua
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .teacher import EMATeacher
-from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint
+from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint, write_json
 from .train import train
 
 # %% auto #0
@@ -126,12 +126,6 @@ RECORD_METRICS = {                 # the report's per-run columns: name -> how i
 }
 
 # %% ../nbs/09_experiments.ipynb #c011
-def _atomic_json(path: Path, obj):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
 def _rows(rows, kind): return [r for r in rows if r['kind'] == kind]
 
 # %% ../nbs/09_experiments.ipynb #c012
@@ -172,7 +166,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     }
     if not spec.test:                                   # tuning runs never see the test split
         record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
-        _atomic_json(path, check_record(record, str(path)))
+        write_json(path, check_record(record, str(path)))
         return record
     kw = dict(seq_len=train_cfg.seq_len, batch_size=train_cfg.batch_size, words=data.words.get('test'))
     t0 = time.perf_counter()
@@ -192,7 +186,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         'pruning': pruning, 'hidden_stats': hidden_stats(sd.student, x),
         'eval_s': time.perf_counter() - t0, 'finished': time.strftime('%Y-%m-%dT%H:%M:%S'),
     })
-    _atomic_json(path, check_record(record, str(path)))
+    write_json(path, check_record(record, str(path)))
     return record
 
 # %% ../nbs/09_experiments.ipynb #c016

@@ -97,8 +97,8 @@ def to_hf(model: DecoderLM):
     for l in range(cfg.n_layer):
         p, q = f'blocks.{l}.', f'gpt_neox.layers.{l}.'
         new[q + 'attention.query_key_value.weight'] = _qkv_rows(state[p + 'attn.qkv.weight'], cfg.n_head, to_hf=True)
-        if cfg.bias: new[q + 'attention.query_key_value.bias'] = _qkv_rows(state[p + 'attn.qkv.bias'], cfg.n_head,
-                                                                           to_hf=True)
+        if cfg.bias:
+            new[q + 'attention.query_key_value.bias'] = _qkv_rows(state[p + 'attn.qkv.bias'], cfg.n_head, to_hf=True)
         for ours, theirs in _PAIRS:
             if q + theirs in target: new[q + theirs] = state.get(p + ours, torch.zeros_like(target[q + theirs]))   # absent: a zero bias
     hf.load_state_dict(new, strict=True)
@@ -118,8 +118,8 @@ def from_hf(hf) -> DecoderLM:
     for l in range(cfg.n_layer):
         p, q = f'blocks.{l}.', f'gpt_neox.layers.{l}.'
         new[p + 'attn.qkv.weight'] = _qkv_rows(state[q + 'attention.query_key_value.weight'], cfg.n_head, to_hf=False)
-        if cfg.bias: new[p + 'attn.qkv.bias'] = _qkv_rows(state[q + 'attention.query_key_value.bias'], cfg.n_head,
-                                                          to_hf=False)
+        if cfg.bias:
+            new[p + 'attn.qkv.bias'] = _qkv_rows(state[q + 'attention.query_key_value.bias'], cfg.n_head, to_hf=False)
         for ours, theirs in _PAIRS:
             if q + theirs in state: (new if ours.endswith('weight') or cfg.bias else extra)[p + ours] = state[q + theirs]
     nonzero = [k for k, v in extra.items() if v.abs().max() > 0]
