@@ -5,12 +5,13 @@
 # %% ../nbs/00_config.ipynb #c002
 from __future__ import annotations
 import os
+import shutil
 from dataclasses import asdict, dataclass, fields, replace
 
 # %% auto #0
 __all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES', 'ABLATIONS',
            'MAIN_VARIANTS', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
-           'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs', 'skip_check']
+           'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs', 'skip_check', 'has_cxx_compiler']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -73,7 +74,7 @@ class DistilConfig:
     use_layerdrop: bool = True    # LayerDrop in the student (probability from ModelConfig.layerdrop_p)
     use_predictor: bool = True    # alignment through a predictor MLP q_l; False: the student state itself
     freeze_embedding: bool = True # freezing also freezes the input embedding (so backward stops at the frozen prefix)
-    share_prefix: bool = True     # an EMA teacher reuses the student's frozen-prefix state (False: recomputes the same values)
+    share_prefix: bool = True     # an EMA teacher reuses the student's frozen-prefix state (False: recomputes it)
     fixed_teacher: bool = False   # the teacher is a separately trained model (teacher_checkpoint), never updated
     teacher_checkpoint: str = ''  # with fixed_teacher: a training checkpoint whose student becomes the teacher
     ema_decay: float = 0.99       # tau, the teacher's EMA decay
@@ -110,7 +111,7 @@ class DistilConfig:
         _check(not (self.fixed_teacher and self.use_ema),
                "DistilConfig.fixed_teacher and use_ema exclude each other: a fixed teacher is never averaged")
 
-    # What the switches imply. `SelfDistilT` and the FLOP model (`07_evaluate`) both read these, so they cannot disagree.
+    # What the switches imply. `SelfDistilT` and the FLOP model (`07_evaluate`) both read these: they cannot disagree.
     @property
     def needs_teacher(self) -> bool:
         "A teacher runs: for KD, for alignment, or as a fixed KD-only teacher."
@@ -317,7 +318,7 @@ PRESETS = {
     'wt2-cpu': _preset_wt2_cpu,
     'wt2-grid': _preset_wt2_grid,
     'long-char': _preset_long_char,
-    'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500, 0),       # about 17 epochs; whole validation split
+    'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500, 0),  # ~17 epochs; whole validation split
     'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000, 50),
 }
 
@@ -335,3 +336,7 @@ def skip_check(reason: str) -> None:
     log = os.environ.get('SELFDISTIL_SKIP_LOG')
     if log:
         with open(log, 'a') as f: f.write(reason + '\n')
+
+def has_cxx_compiler() -> bool:
+    "Whether a C++ compiler is on the path (inductor, `torch.compile`'s CPU backend, needs one)."
+    return any(shutil.which(c) for c in ('g++', 'c++', 'clang++'))

@@ -41,49 +41,73 @@ class _KDLoss(torch.autograd.Function):
 
 # %% ../nbs/03_losses.ipynb #c014
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    "T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)), averaged over tokens; logits `[B, T, V]`, no gradient to the teacher."
+    "T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)) averaged over tokens; logits `[B, T, V]`; no gradient to the teacher."
     return _KDLoss.apply(student_logits, teacher_logits.detach(), temperature)
 
 # %% ../nbs/03_losses.ipynb #f002
+def _lm_kd_chunk(s, t, y, T: float):
+    """One chunk of tokens, forward: summed LM cross-entropy, summed KL(p_T ‖ p_S) at temperature `T`, and the rows'
+    log-normalisers `[3, n]` (of `s`, `s/T`, `t/T`) that backward reuses. Logits are upcast to fp32 (bf16 → fp32)."""
+    dtype = torch.promote_types(s.dtype, torch.float32)
+    s, t = s.to(dtype), t.to(dtype)
+    lse = torch.logsumexp(s, -1)
+    lm = (lse - s.gather(1, y[:, None]).squeeze(1)).sum()
+    s_t, t_t = s / T, t / T
+    lse_s, lse_t = torch.logsumexp(s_t, -1), torch.logsumexp(t_t, -1)
+    log_pt = t_t - lse_t[:, None]
+    kd = (log_pt.exp() * (log_pt - s_t + lse_s[:, None])).sum()
+    return lm, kd, torch.stack([lse, lse_s, lse_t])
+
+def _lm_kd_chunk_grad(s, t, y, lse, a, b, T: float):
+    """One chunk, backward: `a · d lm/ds + b · T · d kl/ds` = `a (p_S − onehot(y)) + b (p_S^T − p_T^T)`, from the
+    saved log-normalisers: elementwise only, no reduction."""
+    dtype = torch.promote_types(s.dtype, torch.float32)
+    s, t = s.to(dtype), t.to(dtype)
+    hit = torch.arange(s.shape[1], device=s.device)[None, :] == y[:, None]
+    g = ((s - lse[0, :, None]).exp() - hit.to(dtype)) * a
+    return g + ((s / T - lse[1, :, None]).exp() - (t / T - lse[2, :, None]).exp()) * b
+
+_COMPILED = {}
+
+def _kernel(fn, compiled: bool, dynamic: bool | None = False):
+    "`fn` as written, or through `torch.compile` (one compiled version per function, made on first use)."
+    if not compiled: return fn
+    if fn not in _COMPILED: _COMPILED[fn] = torch.compile(fn, dynamic=dynamic)
+    return _COMPILED[fn]
+
 class _LMKDLoss(torch.autograd.Function):
     """(LM cross-entropy, T² · KL(p_T ‖ p_S)) from one pass over the student's logits, `chunk` tokens at a time: no
-    `[tokens, vocab]` fp32 temporary is kept for backward, which recomputes the chunk's softmaxes instead."""
+    `[tokens, vocab]` temporary is kept for backward, only three log-normalisers per token."""
     @staticmethod
-    def forward(ctx, student_logits, targets, teacher_logits, temperature, chunk):
+    def forward(ctx, student_logits, targets, teacher_logits, temperature, chunk, compiled):
         V = student_logits.shape[-1]
         zs, zt, y = student_logits.reshape(-1, V), teacher_logits.reshape(-1, V), targets.reshape(-1)
-        dtype = torch.promote_types(student_logits.dtype, torch.float32)                   # bf16 logits: fp32 sums
-        lm, kd = zs.new_zeros((), dtype=dtype), zs.new_zeros((), dtype=dtype)
-        for a in range(0, zs.shape[0], chunk):
-            s, t = zs[a:a + chunk].to(dtype), zt[a:a + chunk].to(dtype)                    # (n, V)
-            lm += (torch.logsumexp(s, -1) - s.gather(1, y[a:a + chunk, None]).squeeze(1)).sum()
-            log_ps = torch.log_softmax(s / temperature, -1)
-            log_pt = torch.log_softmax(t / temperature, -1)
-            kd += (log_pt.exp() * (log_pt - log_ps)).sum()
+        fwd = _kernel(_lm_kd_chunk, compiled)
+        parts = [fwd(zs[a:a + chunk], zt[a:a + chunk], y[a:a + chunk], temperature)
+                 for a in range(0, zs.shape[0], chunk)]
         n = zs.shape[0]
-        ctx.save_for_backward(student_logits, targets, teacher_logits)
-        ctx.temperature, ctx.chunk, ctx.n = temperature, chunk, n
+        lm, kd = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        ctx.save_for_backward(student_logits, targets, teacher_logits, torch.cat([p[2] for p in parts], 1))
+        ctx.temperature, ctx.chunk, ctx.n, ctx.compiled = temperature, chunk, n, compiled
         return lm / n, kd * temperature ** 2 / n
 
     @staticmethod
     def backward(ctx, grad_lm, grad_kd):
-        student_logits, targets, teacher_logits = ctx.saved_tensors
+        student_logits, targets, teacher_logits, lse = ctx.saved_tensors
         T, chunk, n = ctx.temperature, ctx.chunk, ctx.n
         V = student_logits.shape[-1]
         zs, zt, y = student_logits.reshape(-1, V), teacher_logits.reshape(-1, V), targets.reshape(-1)
-        grad, dtype = torch.empty_like(zs), torch.promote_types(student_logits.dtype, torch.float32)
-        for a in range(0, zs.shape[0], chunk):
-            s, t = zs[a:a + chunk].to(dtype), zt[a:a + chunk].to(dtype)
-            g = torch.softmax(s, -1).mul_(grad_lm / n)                                        # d lm / d z
-            g[torch.arange(g.shape[0]), y[a:a + chunk]] -= grad_lm / n
-            g += (torch.softmax(s / T, -1) - torch.softmax(t / T, -1)).mul_(grad_kd * T / n)  # d kd / d z
-            grad[a:a + chunk] = g.to(grad.dtype)
-        return grad.view_as(student_logits), None, None, None, None
+        bwd = _kernel(_lm_kd_chunk_grad, ctx.compiled)
+        grad, a, b = torch.empty_like(zs), grad_lm / n, grad_kd * T / n
+        for i in range(0, zs.shape[0], chunk):
+            grad[i:i + chunk] = bwd(zs[i:i + chunk], zt[i:i + chunk], y[i:i + chunk], lse[:, i:i + chunk], a, b, T)
+        return grad.view_as(student_logits), None, None, None, None, None
 
 def lm_kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logits: torch.Tensor,
-               temperature: float = 2.0, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    "`(lm_loss(student_logits, targets), kd_loss(student_logits, teacher_logits, temperature))` in one pass."
-    return _LMKDLoss.apply(student_logits, targets, teacher_logits.detach(), temperature, chunk)
+               temperature: float = 2.0, chunk: int = 512, compiled: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(lm_loss(student_logits, targets), kd_loss(student_logits, teacher_logits, temperature))` in one pass;
+    `compiled`: the chunk kernels through `torch.compile` (needs a C++ compiler on CPU)."""
+    return _LMKDLoss.apply(student_logits, targets, teacher_logits.detach(), temperature, chunk, compiled)
 
 # %% ../nbs/03_losses.ipynb #c022
 class Predictor(nn.Module):
@@ -102,26 +126,28 @@ def layer_map(n_student: int, n_teacher: int) -> list[int]:
     return [min(n_teacher - 1, max(0, math.floor((l + 1) * n_teacher / n_student + 0.5) - 1)) for l in range(n_student)]
 
 # %% ../nbs/03_losses.ipynb #c026
-def _stacked_predictions(hiddens: list, predictors) -> torch.Tensor:
-    """q_l(h_l) for equal-shaped MLP predictors as two batched matmuls over layers: `[k, N, C]` (one op per stage, not
-    per layer)."""
-    k = len(hiddens)
-    x = torch.stack([h.reshape(-1, h.shape[-1]) for h in hiddens])                       # (k, N, C)
-    lin1, lin2 = [p.net[0] for p in predictors], [p.net[2] for p in predictors]
-    w1, b1 = torch.stack([m.weight for m in lin1]), torch.stack([m.bias for m in lin1])   # (k, H, C), (k, H)
-    w2, b2 = torch.stack([m.weight for m in lin2]), torch.stack([m.bias for m in lin2])   # (k, C, H), (k, C)
-    x = F.gelu(torch.baddbmm(b1.view(k, 1, -1), x, w1.transpose(1, 2)))                   # (k, N, H)
-    return torch.baddbmm(b2.view(k, 1, -1), x, w2.transpose(1, 2))                        # (k, N, C)
+def _mlp_alignment(x, targets, w1, b1, w2, b2):
+    """Mean of 1 − cos(q_l(x_l), target_l) over `k` stacked layers and their tokens, the MLP predictors as two batched
+    matmuls: `x`, `targets` `[k, N, C]`; weights `[k, H, C]`, `[k, C, H]`; biases `[k, H]`, `[k, C]`."""
+    k = x.shape[0]
+    h = F.gelu(torch.baddbmm(b1.view(k, 1, -1), x, w1.transpose(1, 2)))                   # (k, N, H)
+    preds = torch.baddbmm(b2.view(k, 1, -1), h, w2.transpose(1, 2))                       # (k, N, C)
+    return (1 - F.cosine_similarity(preds.float(), targets.float(), dim=-1)).mean()
 
 def alignment_loss(student_hiddens: list, teacher_hiddens: list, predictors, layers,
-                   mapping: list[int] | None = None) -> torch.Tensor:
-    "Mean over `layers` of 1 − cos(q_l(h_S^l), sg(h_T^{f(l)})), each averaged over tokens."
+                   mapping: list[int] | None = None, compiled: bool = False) -> torch.Tensor:
+    """Mean over `layers` of 1 − cos(q_l(h_S^l), sg(h_T^{f(l)})), each averaged over tokens; `compiled`: the MLP
+    predictors and cosine through `torch.compile`."""
     layers = list(layers)
     if not layers: return student_hiddens[0].new_zeros(())
     mapping = mapping or layer_map(len(student_hiddens), len(teacher_hiddens))
-    targets = torch.stack([teacher_hiddens[mapping[l]].detach().reshape(-1, teacher_hiddens[0].shape[-1]) for l in layers])
+    C = teacher_hiddens[0].shape[-1]
+    targets = torch.stack([teacher_hiddens[mapping[l]].detach().reshape(-1, C) for l in layers])    # (k, N, C)
     chosen = [predictors[l] for l in layers]
     if all(isinstance(q, Predictor) for q in chosen):     # every layer's MLP at once (identical shapes)
-        preds = _stacked_predictions([student_hiddens[l] for l in layers], chosen)
-    else: preds = torch.stack([q(student_hiddens[l]).reshape(targets.shape[1:]) for q, l in zip(chosen, layers)])
+        x = torch.stack([student_hiddens[l].reshape(-1, C) for l in layers])
+        params = [torch.stack([getattr(q.net[i], name) for q in chosen])
+                  for i, name in ((0, 'weight'), (0, 'bias'), (2, 'weight'), (2, 'bias'))]
+        return _kernel(_mlp_alignment, compiled, dynamic=None)(x, targets, *params)  # k varies: a symbolic k
+    preds = torch.stack([q(student_hiddens[l]).reshape(targets.shape[1:]) for q, l in zip(chosen, layers)])
     return (1 - F.cosine_similarity(preds.float(), targets.float(), dim=-1)).mean()      # equal token counts per layer

@@ -32,7 +32,8 @@ def load_fixed_teacher(path, model_cfg: ModelConfig) -> DecoderLM:
     shape = ('vocab_size', 'n_layer', 'n_head', 'd_model', 'd_ff', 'bias')
     if any(saved[k] != getattr(model_cfg, k) for k in shape):
         raise ValueError(f"teacher checkpoint {path} holds a model of another shape: "
-                         + ', '.join(f"{k}={saved[k]} there, {getattr(model_cfg, k)} here" for k in shape if saved[k] != getattr(model_cfg, k)))
+                         + ', '.join(f"{k}={saved[k]} there, {getattr(model_cfg, k)} here"
+                                     for k in shape if saved[k] != getattr(model_cfg, k)))
     return model_from_state(state, replace(model_cfg, layerdrop_p=0.0))
 
 class SelfDistilT(nn.Module):
@@ -50,6 +51,7 @@ class SelfDistilT(nn.Module):
         self.predictors = nn.ModuleList(make() for _ in range(model_cfg.n_layer)) if distil_cfg.use_align else None
         self.register_buffer('frozen', torch.zeros((), dtype=torch.long))  # frozen depth, saved with the state
         self.layerdrop_generator = None  # set to share LayerDrop decisions across processes (DDP)
+        self.compile_losses = False      # the loss kernels through torch.compile (`compile_blocks` sets it)
 
     @property
     def n_layer(self) -> int: return self.model_cfg.n_layer
@@ -76,11 +78,12 @@ class SelfDistilT(nn.Module):
             prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
             t_logits, t_hiddens = self.teacher(idx, return_hidden=True,
                                                prefix=prefix)  # no grad, eval mode, no LayerDrop
-            if dc.use_kd: lm, kd = lm_kd_loss(logits, targets, t_logits, dc.kd_temperature)   # one pass over the logits
+            if dc.use_kd:                                                   # one pass over the logits
+                lm, kd = lm_kd_loss(logits, targets, t_logits, dc.kd_temperature, compiled=self.compile_losses)
             if self.predictors is not None:
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)
                 layers = [l for l in range(first, self.n_layer) if keep[l]]   # a skipped block has no state to align
-                align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers)
+                align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers, compiled=self.compile_losses)
         if lm is None: lm = lm_loss(logits, targets)
         total = lm + dc.lambda_kd * kd + dc.lambda_sd * align
         return {'total': total, 'lm': lm.detach(), 'kd': kd.detach(), 'align': align.detach()}
