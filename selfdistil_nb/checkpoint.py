@@ -6,14 +6,16 @@
 from __future__ import annotations
 import json
 import os
+import shutil
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 import torch
 from .config import CONFIG_SECTIONS
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CKPT_KEYS', 'WEIGHTS_KEYS', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
-           'config_mismatches', 'rng_state', 'set_rng_state', 'MetricsLog', 'write_json', 'git_commit']
+__all__ = ['CHECKPOINT_FORMAT', 'CKPT_KEYS', 'WEIGHTS_KEYS', 'RUN_FILES', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
+           'config_mismatches', 'rng_state', 'set_rng_state', 'MetricsLog', 'write_json', 'git_commit',
+           'RunExistsError', 'claim_out_dir']
 
 # %% ../nbs/07a_checkpoint.ipynb #c005
 class CheckpointError(RuntimeError):
@@ -61,6 +63,8 @@ def load_checkpoint(path: Path, keys: tuple = CKPT_KEYS) -> dict:
                               f"{CHECKPOINT_FORMAT}")
     return ckpt
 
+def _as_list(x): return list(x) if isinstance(x, (list, tuple)) else x      # JSON turns tuples into lists
+
 def config_mismatches(saved: dict, current: dict) -> list[str]:
     """Fields whose values differ between two `configs_to_dict` dicts (train fields that don't affect the run ignored;
     a field the checkpoint predates counts as its default)."""
@@ -70,7 +74,7 @@ def config_mismatches(saved: dict, current: dict) -> list[str]:
         for k, v in fields.items():
             if section == 'train' and k in _RESUMABLE_CHANGES: continue
             old = saved.get(section, {}).get(k, default.get(k))
-            if (list(old) if isinstance(old, (list, tuple)) else old) != (list(v) if isinstance(v, (list, tuple)) else v):
+            if _as_list(old) != _as_list(v):
                 diffs.append(f"{section}.{k}={old!r} in the checkpoint but {v!r} here")
     return diffs
 
@@ -116,3 +120,21 @@ def git_commit() -> str | None:
     try: out = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError): return None
     return out.stdout.strip() or None
+
+# %% ../nbs/07a_checkpoint.ipynb #r013
+class RunExistsError(FileExistsError):
+    "The output folder already holds another run."
+
+RUN_FILES = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tokenizer')
+
+def claim_out_dir(out: Path, overwrite: bool = False):
+    "Refuse an output folder that holds another run, unless `overwrite` (then its run files are removed)."
+    found = [n for n in RUN_FILES if (out / n).exists()]
+    if not found: return
+    if not overwrite:
+        raise RunExistsError(f"output folder {out} already holds a run ({', '.join(found)}): continue it with "
+                             f"--resume {out / 'checkpoints' / 'last.pt'}, choose another --out, "
+                             "or pass --overwrite to replace it")
+    for n in found:
+        if (out / n).is_dir(): shutil.rmtree(out / n)
+        else: (out / n).unlink()

@@ -20,7 +20,7 @@ from .config import CORPUS_NAMES, TOKENIZER_KINDS
 # %% auto #0
 __all__ = ['SPLIT_BY', 'CORPORA', 'CorpusNotFoundError', 'DataError', 'CorpusSpec', 'resolve_data_dir', 'load_corpus',
            'CharTokenizer', 'HFTokenizer', 'load_tokenizer', 'get_tokenizer', 'TokenData', 'cache_root', 'count_words',
-           'prepare_tokens', 'get_batch', 'eval_batches']
+           'prepare_tokens', 'get_batch', 'eval_batches', 'check_data']
 
 # %% ../nbs/06_data.ipynb #c006
 class CorpusNotFoundError(FileNotFoundError):
@@ -43,7 +43,8 @@ class CorpusSpec:
     def __post_init__(self):
         if self.split_by not in SPLIT_BY: raise ValueError(f"CorpusSpec.split_by must be one of {SPLIT_BY}, got "
                                                            f"{self.split_by!r}")
-        if self.split_by and not (self.fractions and abs(sum(self.fractions) - 1) < 1e-9 or self.split_by == 'documents'):
+        sums_to_one = self.fractions and abs(sum(self.fractions) - 1) < 1e-9
+        if self.split_by and not (sums_to_one or self.split_by == 'documents'):
             raise ValueError(f"CorpusSpec.fractions must add up to 1, got {self.fractions}")
 
 _WT = {'train': 'wiki.train.tokens', 'validation': 'wiki.valid.tokens', 'test': 'wiki.test.tokens'}
@@ -118,7 +119,8 @@ def _local_files(name: str, data_dir) -> dict | None:
     if data_dir is None: return None
     folder = _local_folder(spec, data_dir)
     if folder is None: raise _not_in_data_dir(name, data_dir)
-    return {split: str(folder / f) if '*' not in f else sorted(str(p) for p in folder.glob(f)) for split, f in spec.files.items()}
+    return {split: str(folder / f) if '*' not in f else sorted(str(p) for p in folder.glob(f))
+            for split, f in spec.files.items()}
 
 # %% ../nbs/06_data.ipynb #c008
 def load_corpus(name: str, data_dir=None):
@@ -137,7 +139,8 @@ def load_corpus(name: str, data_dir=None):
         text = ''.join(t for split in ds for t in ds[split]['text'])
         cuts = [0] + [int(len(text) * c) for c in itertools.accumulate(spec.fractions[:-1])] + [len(text)]
         names = ('train', 'validation', 'test')[:len(spec.fractions)]
-        return datasets.DatasetDict({s: datasets.Dataset.from_dict({'text': [text[a:b]]}) for s, a, b in zip(names, cuts, cuts[1:])})
+        return datasets.DatasetDict({s: datasets.Dataset.from_dict({'text': [text[a:b]]})
+                                     for s, a, b in zip(names, cuts, cuts[1:])})
     if spec.split_by == 'documents':  # a pile of documents: hold a small random part out
         ds = ds['train'].train_test_split(test_size=1 - spec.fractions[0], seed=2357, shuffle=True)
         ds['validation'] = ds.pop('test')
@@ -157,7 +160,8 @@ class CharTokenizer:
         except KeyError as e: raise ValueError(f"character {e.args[0]!r} is not in the tokenizer's alphabet") from None
     def encode_batch(self, texts) -> list[list[int]]: return [self.encode(t) for t in texts]
     def decode(self, ids) -> str: return ''.join(self.chars[i] for i in ids)
-    def save(self, folder: Path): (Path(folder) / 'tokenizer.json').write_text(json.dumps({'kind': 'char', 'chars': self.chars}))
+    def save(self, folder: Path):
+        (Path(folder) / 'tokenizer.json').write_text(json.dumps({'kind': 'char', 'chars': self.chars}))
 
 class HFTokenizer:
     "A `tokenizers.Tokenizer` (trained byte-level BPE, or GPT-2's) behind the same interface."
@@ -230,7 +234,8 @@ class TokenData:
 
 def cache_root(cache_dir=None) -> Path:
     "`cache_dir`, else `$SELFDISTIL_CACHE_DIR`, else `~/.cache/selfdistil_nb`."
-    return Path(cache_dir or os.environ.get('SELFDISTIL_CACHE_DIR') or Path.home() / '.cache' / 'selfdistil_nb').expanduser()
+    default = Path.home() / '.cache' / 'selfdistil_nb'
+    return Path(cache_dir or os.environ.get('SELFDISTIL_CACHE_DIR') or default).expanduser()
 
 def count_words(texts) -> int:
     "Words of a line-per-example split: whitespace tokens plus one end-of-line per line."
@@ -282,12 +287,14 @@ def _cache_problem(folder: Path) -> str | None:
         if have != max(n, 1) * size: return f"{f.name} has {have} bytes, meta.json says {max(n, 1) * size}"
     try: tok = load_tokenizer(folder)
     except Exception as e: return f"tokenizer unreadable: {type(e).__name__}"
-    if tok.vocab_size != meta['vocab_size']: return f"tokenizer has {tok.vocab_size} tokens, meta.json says {meta['vocab_size']}"
+    if tok.vocab_size != meta['vocab_size']:
+        return f"tokenizer has {tok.vocab_size} tokens, meta.json says {meta['vocab_size']}"
     return None
 
 def _open_cache(folder: Path, key: str) -> TokenData:
     meta = json.loads((folder / 'meta.json').read_text())
-    splits = {s: np.memmap(folder / f'{s}.bin', dtype=meta['dtype'], mode='r', shape=(n,)) for s, n in meta['tokens'].items()}
+    splits = {s: np.memmap(folder / f'{s}.bin', dtype=meta['dtype'], mode='r', shape=(n,))
+              for s, n in meta['tokens'].items()}
     return TokenData(splits, load_tokenizer(folder), meta['words'], key, from_cache=True)
 
 def _write_split(path: Path, ds, tokenizer, dtype) -> int:
@@ -350,7 +357,8 @@ def get_batch(tokens: np.ndarray, batch_size: int, seq_len: int, generator: torc
     ix = torch.randint(len(tokens) - seq_len, (batch_size,), generator=generator).tolist()
     buf = torch.from_numpy(np.stack([tokens[i:i + seq_len + 1] for i in ix]).astype(np.int64))   # (B, T+1)
     x, y = buf[:, :-1], buf[:, 1:]
-    if torch.device(device).type == 'cuda': return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    if torch.device(device).type == 'cuda':
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
 
 def eval_batches(tokens: np.ndarray, seq_len: int, batch_size: int, max_batches: int = 0, device='cpu'):
@@ -365,3 +373,14 @@ def eval_batches(tokens: np.ndarray, seq_len: int, batch_size: int, max_batches:
             rows = [s for s, l in zip(group, lens) if l == L]
             buf = torch.from_numpy(np.stack([tokens[s:s + L + 1] for s in rows]).astype(np.int64))
             yield buf[:, :-1].to(device), buf[:, 1:].to(device)
+
+# %% ../nbs/06_data.ipynb #c030b
+def check_data(data: TokenData, vocab_size: int, seq_len: int, corpus: str = 'the corpus'):
+    "The model's `vocab_size` must cover the tokenizer's vocabulary, and each split must hold one window."
+    if vocab_size < data.vocab_size:
+        raise ValueError(f"ModelConfig.vocab_size={vocab_size} is smaller than the {data.tokenizer.kind!r} "
+                         f"tokenizer's vocabulary ({data.vocab_size}); set model.vocab_size >= {data.vocab_size}")
+    for split in ('train', 'validation'):
+        if len(data[split]) < seq_len + 1:
+            raise DataError(f"the {split} split of {corpus} has {len(data[split])} tokens, fewer than one window "
+                            f"(seq_len + 1 = {seq_len + 1}); use a shorter train.seq_len or a larger corpus")

@@ -5,7 +5,6 @@
 # %% ../nbs/08_train.ipynb #c002
 from __future__ import annotations
 import math
-import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -14,18 +13,17 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
-from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
-from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, config_mismatches, git_commit,
-                                      load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json)
+from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict, has_cxx_compiler
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
+    config_mismatches, git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json)
 from .distributed import dist_setup, gather, mean_over_ranks, wrap_ddp
-from .data import DataError, TokenData, get_batch, prepare_tokens
+from .data import TokenData, check_data, get_batch, prepare_tokens
 from .evaluate import evaluate, generate
 from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
-__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'RunExistsError', 'compile_blocks',
-           'TrainSummary', 'train']
+__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks', 'TrainSummary', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
 def make_optimizer(sd: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
@@ -80,49 +78,22 @@ def train_step(sd: SelfDistilT, opt: torch.optim.Optimizer, sched, batches: list
     if freeze and sd.freeze_for_step(step + 1, total_steps) != depth: drop_frozen_params(opt)
     return terms
 
-# %% ../nbs/08_train.ipynb #c014
-class RunExistsError(FileExistsError):
-    "The output folder already holds another run."
-
-# %% ../nbs/08_train.ipynb #c018
-def _check_data(model_cfg: ModelConfig, tc: TrainConfig, data: TokenData):
-    "The model must cover the tokenizer's vocabulary, and each split must hold at least one window."
-    if model_cfg.vocab_size < data.vocab_size:
-        raise ValueError(f"ModelConfig.vocab_size={model_cfg.vocab_size} is smaller than the {data.tokenizer.kind!r} "
-                         f"tokenizer's vocabulary ({data.vocab_size}); set model.vocab_size >= {data.vocab_size}")
-    for split in ('train', 'validation'):
-        if len(data[split]) < tc.seq_len + 1:
-            raise DataError(f"the {split} split of {tc.corpus!r} has {len(data[split])} tokens, fewer than one window "
-                            f"(seq_len + 1 = {tc.seq_len + 1}); use a shorter train.seq_len or a larger corpus")
-
-_RUN_FILES = ('config.json', 'metrics.jsonl', 'summary.json', 'checkpoints', 'tokenizer')
-
-def _claim_out_dir(out: Path, overwrite: bool):
-    "Refuse an output folder that holds another run, unless `overwrite` (then its run files are removed)."
-    found = [n for n in _RUN_FILES if (out / n).exists()]
-    if not found: return
-    if not overwrite:
-        raise RunExistsError(f"output folder {out} already holds a run ({', '.join(found)}): continue it with "
-                             f"--resume {out / 'checkpoints' / 'last.pt'}, choose another --out, "
-                             "or pass --overwrite to replace it")
-    for n in found:
-        if (out / n).is_dir(): shutil.rmtree(out / n)
-        else: (out / n).unlink()
-
 # %% ../nbs/08_train.ipynb #c018c
 def compile_blocks(sd: SelfDistilT) -> bool:
-    """torch.compile every block of student and teacher in place (state-dict keys unchanged; LayerDrop's choices stay
-    in eager Python, so no recompiling per mask); a model without LayerDrop is compiled whole. On CPU, inductor needs a
-    C++ compiler: without one, the model stays eager and says so."""
-    if next(sd.parameters()).device.type == 'cpu' and not any(shutil.which(c) for c in ('g++', 'c++', 'clang++')):
+    """torch.compile student and teacher in place (state-dict keys unchanged), and the loss kernels (`lm_kd_loss`,
+    `alignment_loss`): a model without LayerDrop whole, otherwise block by block (LayerDrop's choices stay in eager
+    Python, so no recompiling per mask). Raises dynamo's recompile limit (8 would leave later graphs eager). On CPU,
+    inductor needs a C++ compiler: without one, everything stays eager and says so."""
+    if next(sd.parameters()).device.type == 'cpu' and not has_cxx_compiler():
         print("selfdistil_nb: no C++ compiler found, so torch.compile is skipped and the blocks run eagerly",
               file=sys.stderr)
         return False
-    if sd.student.cfg.layerdrop_p == 0:  # no per-step choices: student (and teacher) compile whole
-        for model in [sd.student] + ([sd.teacher.model] if sd.teacher is not None else []): model.compile(dynamic=False)
-        return True
+    whole = sd.student.cfg.layerdrop_p == 0                     # no per-step choices: the model compiles whole
+    dynamo = torch._dynamo.config     # a graph per frozen depth, grad mode, train/eval, batch shape: a run needs ~20
+    dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
     for model in [sd.student] + ([sd.teacher.model] if sd.teacher is not None else []):
-        for block in model.blocks: block.compile(dynamic=False)   # shapes are fixed: no symbolic ones
+        for part in [model] if whole else model.blocks: part.compile(dynamic=False)   # fixed shapes: no symbolic ones
+    sd.compile_losses = True
     return True
 
 # %% ../nbs/08_train.ipynb #t001
@@ -212,7 +183,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if tc.seq_len > model_cfg.max_seq_len:
         raise ValueError(f"TrainConfig.seq_len={tc.seq_len} is longer than "
                          f"ModelConfig.max_seq_len={model_cfg.max_seq_len}")
-    if out and is_main and not resume: _claim_out_dir(out, overwrite)
+    if out and is_main and not resume: claim_out_dir(out, overwrite)
     if resume:                                     # checked before any data is prepared
         ckpt = load_checkpoint(resume)
         diffs = config_mismatches(ckpt['configs'], configs)
@@ -222,7 +193,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
             raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, "
                                   f"this run has {world}")
     data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
-    _check_data(model_cfg, tc, data)
+    check_data(data, model_cfg.vocab_size, tc.seq_len, repr(tc.corpus))
     train_tokens = data['train'][:max(tc.seq_len + 1, int(len(data['train']) * tc.train_frac))]
 
     torch.manual_seed(tc.seed)                     # the same initial weights on every rank
