@@ -6,7 +6,9 @@
 from __future__ import annotations
 import argparse
 import json
+import logging
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -22,12 +24,12 @@ from .cli import tune_cpu_allocator
 from .train import compile_blocks, make_optimizer, train_step
 
 # %% auto #0
-__all__ = ['FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
+__all__ = ['BEFORE', 'FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
            'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
-    "FLOP/s of an `n × n` matmul on `device` in `dtype` (median of `repeats`)."
+    "FLOP/s of an `n × n` matmul on `device` in `dtype`: the best of `repeats` (a peak; load only slows it)."
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     times = []
     for _ in range(repeats + 1):
@@ -36,18 +38,20 @@ def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int =
         a @ b
         _sync(device)
         times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / statistics.median(times[1:])
+    return 2 * n ** 3 / min(times[1:])
 
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
 # %% ../nbs/11_benchmarks.ipynb #c008
+BEFORE = 'gpt-base (before: eager, foreach AdamW)'    # GPT-Base as the step ran before compile and fused AdamW
+
 def _cases(preset: str, device, only: tuple | None = None) -> dict:
     "The benchmark's training steps (`only`: build just these), each with its own model and optimizer."
     m, d, t = preset_configs(preset)
     L = m.n_layer
     full = variant_config('selfdistil-t', d)
-    cases = {'gpt-base (before: eager, foreach AdamW)': (variant_config('gpt-base', d), 0),
+    cases = {BEFORE: (variant_config('gpt-base', d), 0),
              'gpt-base': (variant_config('gpt-base', d), 0),
              'selfdistil-t': (full, 0),
              'selfdistil-t (no LayerDrop)': (replace(full, use_layerdrop=False), 0),
@@ -59,7 +63,7 @@ def _cases(preset: str, device, only: tuple | None = None) -> dict:
         torch.manual_seed(0)
         sd = SelfDistilT(m, replace(dc, align_ramp=0.0)).to(device).train()   # every layer aligned: the costly case
         sd.freeze_(depth)
-        before = name.startswith('gpt-base (before')
+        before = name == BEFORE
         if t.compile and not before: compile_blocks(sd)        # as `train` runs the preset
         opt = make_optimizer(sd, replace(t, device=str(device)), fused=not before)
         out[name] = {'sd': sd, 'opt': opt, 'depth': depth, 'distil': dc}
@@ -75,21 +79,25 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
     "Median step and component times, ratios, tokens/s, MFU and memory for `preset` on `device`."
     device = torch.device(device)
     m, d, t = preset_configs(preset)
-    autocast = torch.autocast('cuda', dtype=torch.bfloat16) if device.type == 'cuda' else torch.autocast('cpu', enabled=False)
-    peak = matmul_peak(device, torch.bfloat16 if device.type == 'cuda' else torch.float32)
+    cuda = device.type == 'cuda'
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16) if cuda else torch.autocast('cpu', enabled=False)
+    dtype = torch.bfloat16 if cuda else torch.float32
+    seen = _DynamoWarnings()               # a graph that hit the recompile limit runs eagerly: the timing would lie
     cases = _cases(preset, device)
     g = torch.Generator().manual_seed(0)
     batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
     times = {name: [] for name in cases}
     parts = {'teacher forward': [], 'EMA update': [], 'alignment loss': []}
+    peaks = []                                                   # the matmul peak of each round, for its MFU
     sd_ref = cases['selfdistil-t (no LayerDrop)']['sd']
+    order = random.Random(0)
     for i in range(warmup + repeats):
-        for name, case in cases.items():
+        for name in order.sample(list(cases), len(cases)):       # a new order each round: no case always follows one
             xy = batch()
             with autocast:
                 _sync(device)
                 t0 = time.perf_counter()
-                _step(case, xy[:, :-1], xy[:, 1:])
+                _step(cases[name], xy[:, :-1], xy[:, 1:])
                 _sync(device)
             if i >= warmup: times[name].append(time.perf_counter() - t0)
         xy = batch()
@@ -103,33 +111,73 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
             _sync(device)
             t2 = time.perf_counter()
             s_h = [h.detach().requires_grad_() for h in t_h]
-            alignment_loss(s_h, t_h, sd_ref.predictors, range(m.n_layer)).backward()
+            alignment_loss(s_h, t_h, sd_ref.predictors, range(m.n_layer), compiled=sd_ref.compile_losses).backward()
             _sync(device)
             t3 = time.perf_counter()
+        peak_i = matmul_peak(device, dtype, repeats=1)
         if i >= warmup:
+            peaks.append(peak_i)
             parts['teacher forward'].append(t1 - t0)
             parts['EMA update'].append(t2 - t1)
             parts['alignment loss'].append(t3 - t2)
     tokens = t.batch_size * t.seq_len
-    med = {k: statistics.median(v) for k, v in {**times, **parts}.items()}
-    iqr = {k: (statistics.quantiles(v, n=4)[2] - statistics.quantiles(v, n=4)[0]) if len(v) > 1 else 0.0 for k, v in {**times, **parts}.items()}
+    allt = {**times, **parts}
+    med = {k: statistics.median(v) for k, v in allt.items()}
+    iqr = {k: _iqr(v) for k, v in allt.items()}
     flops = {name: step_flops_per_token(m, c['distil'], t.seq_len, c['depth']) * tokens for name, c in cases.items()}
+    paired = lambda a, b: [x / y for x, y in zip(allt[a], allt[b])]     # the same round's times: drift cancels
+    base, sdt = 'gpt-base', 'selfdistil-t (no LayerDrop)'
+    ratio = {k: paired(k, base) for k in cases}
     result = {'preset': preset, 'device': str(device), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
-              'repeats': repeats, 'tokens_per_step': tokens, 'matmul_peak_flops': peak,
+              'repeats': repeats, 'tokens_per_step': tokens, 'matmul_peak_flops': statistics.median(peaks),
               'median_s': med, 'iqr_s': iqr, 'tokens_per_s': {k: tokens / med[k] for k in cases},
-              'mfu': {k: flops[k] / med[k] / peak for k in cases}, 'model_flops_per_step': flops,
-              'time_ratio': {k: med[k] / med['gpt-base'] for k in cases},      # measured, to GPT-Base in this run
-              'flop_ratio': {k: flops[k] / flops['gpt-base'] for k in cases}}  # what the FLOP model predicts
-    base, sdt = med['gpt-base'], med['selfdistil-t (no LayerDrop)']
-    result['ratios'] = {'selfdistil-t / gpt-base': sdt / base,
-                        'selfdistil-t (as trained) / gpt-base': med['selfdistil-t'] / base,
-                        '30% frozen / gpt-base': med['selfdistil-t 30% frozen'] / base,
-                        '50% frozen / gpt-base': med['selfdistil-t 50% frozen'] / base,
-                        'EMA update / selfdistil-t step': med['EMA update'] / sdt,
-                        'alignment loss / selfdistil-t step': med['alignment loss'] / sdt,
-                        'teacher forward / selfdistil-t step': med['teacher forward'] / sdt}
-    if memory: result['peak_memory_mb'] = {k: peak_memory_mb(preset, k, device) for k in ('gpt-base', 'selfdistil-t (no LayerDrop)')}
+              'mfu': {k: statistics.median(flops[k] / s / p for s, p in zip(times[k], peaks))       # per round
+                      for k in cases},
+              'model_flops_per_step': flops,
+              'time_ratio': {k: statistics.median(v) for k, v in ratio.items()},   # measured, to GPT-Base, per round
+              'time_ratio_iqr': {k: _iqr(v) for k, v in ratio.items()},
+              'time_ratio_ci': {k: _median_ci(v) for k, v in ratio.items()},     # 95 %, bootstrap over rounds
+              'flop_ratio': {k: flops[k] / flops[base] for k in cases}}           # what the FLOP model predicts
+    q = result['time_ratio']
+    per_round = {'gpt-base / gpt-base (before)': paired(base, BEFORE),
+                 **{f'{k} / selfdistil-t step': paired(k, sdt) for k in parts}}
+    result['ratios_ci'] = {k: _median_ci(v) for k, v in per_round.items()}
+    result['ratios'] = {'selfdistil-t / gpt-base': q[sdt],
+                        'selfdistil-t (as trained) / gpt-base': q['selfdistil-t'],
+                        '30% frozen / gpt-base': q['selfdistil-t 30% frozen'],
+                        '50% frozen / gpt-base': q['selfdistil-t 50% frozen'],
+                        **{k: statistics.median(v) for k, v in per_round.items()}}
+    names = {'selfdistil-t / gpt-base': sdt, 'selfdistil-t (as trained) / gpt-base': 'selfdistil-t',
+             '30% frozen / gpt-base': 'selfdistil-t 30% frozen', '50% frozen / gpt-base': 'selfdistil-t 50% frozen'}
+    result['ratios_ci'].update({k: result['time_ratio_ci'][case] for k, case in names.items()})
+    result['recompile_limit_hit'] = seen.close()
+    if memory: result['peak_memory_mb'] = {k: peak_memory_mb(preset, k, device) for k in (base, sdt)}
     return result
+
+def _median_ci(v: list, n: int = 1000) -> tuple:
+    "95 % bootstrap interval of the median of `v` (seeded: the same data give the same interval)."
+    if len(v) < 2: return (v[0], v[0]) if v else (float('nan'), float('nan'))
+    rng = random.Random(0)
+    meds = sorted(statistics.median(rng.choices(v, k=len(v))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
+
+def _iqr(v: list) -> float:
+    "Interquartile range of `v` (0 for a single value)."
+    if len(v) < 2: return 0.0
+    q = statistics.quantiles(v, n=4)
+    return q[2] - q[0]
+
+class _DynamoWarnings(logging.Handler):
+    "Collects `torch._dynamo`'s warnings while attached; `close()` detaches and says whether a recompile limit was hit."
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+        logging.getLogger('torch._dynamo').addHandler(self)
+    def emit(self, record): self.messages.append(record.getMessage())
+    def close(self) -> bool:
+        logging.getLogger('torch._dynamo').removeHandler(self)
+        super().close()
+        return any('recompile_limit' in m for m in self.messages)
 
 # %% ../nbs/11_benchmarks.ipynb #c012
 def _rss_mb() -> float:
@@ -143,7 +191,7 @@ def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
     """Run `steps` steps of `case`; print peak memory in MB (CPU: RSS sampled every ms, above the RSS before the model
     existed)."""
     import threading
-    try:                                        # hand memory freed by the imports back, so the baseline is tight (glibc)
+    try:                                      # hand memory freed by the imports back, so the baseline is tight (glibc)
         import ctypes
         ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): pass
@@ -174,28 +222,29 @@ def peak_memory_mb(preset: str, case: str, device='cpu') -> float:
 
 # %% ../nbs/11_benchmarks.ipynb #c014
 def check_targets(r: dict) -> list[tuple]:
-    "`(target, measured, limit, met)` for each target of the benchmark."
-    q = r['ratios']
-    mfu = r['mfu']
-    rows = [('SelfDistil-T / GPT-Base step', q['selfdistil-t / gpt-base'], 1.35),
-            ('30% frozen / GPT-Base step', q['30% frozen / gpt-base'], 1.15),
-            ('EMA update / SelfDistil-T step', q['EMA update / selfdistil-t step'], 0.03),
-            ('alignment loss / SelfDistil-T step', q['alignment loss / selfdistil-t step'], 0.05)]
-    out = [(name, v, lim, v <= lim) for name, v, lim in rows]
+    """`(target, measured, limit, met, floor, ci)` for each target of the benchmark; `floor` is the FLOP model's ratio
+    for the step-time targets (a limit below it asks for less work, not faster work), `ci` the measurement's 95 %
+    interval where it is a ratio of times (else None)."""
+    q, fr, ci = r['ratios'], r['flop_ratio'], r['ratios_ci']
+    rows = [('SelfDistil-T / GPT-Base step', 'selfdistil-t / gpt-base', 1.35, fr['selfdistil-t (no LayerDrop)']),
+            ('30% frozen / GPT-Base step', '30% frozen / gpt-base', 1.15, fr['selfdistil-t 30% frozen']),
+            ('EMA update / SelfDistil-T step', 'EMA update / selfdistil-t step', 0.03, None),
+            ('alignment loss / SelfDistil-T step', 'alignment loss / selfdistil-t step', 0.05, None)]
+    out = [(name, q[k], lim, q[k] <= lim, floor, ci[k]) for name, k, lim, floor in rows]
     half = q['50% frozen / gpt-base']
-    out.append(('50% frozen / GPT-Base step (<)', half, 1.00, half < 1.00))
-    eff = mfu['selfdistil-t (no LayerDrop)'] / mfu['gpt-base']
-    out.append(('SelfDistil-T MFU / GPT-Base MFU (≥)', eff, 0.95, eff >= 0.95))
-    before = r['median_s'].get('gpt-base (before: eager, foreach AdamW)')
-    if before:
-        faster = 1 - r['median_s']['gpt-base'] / before
-        out.append(('GPT-Base step faster than before (≥)', faster, 0.20, faster >= 0.20))
+    out.append(('50% frozen / GPT-Base step (<)', half, 1.00, half < 1.00, fr['selfdistil-t 50% frozen'],
+                ci['50% frozen / gpt-base']))
+    f_sd, (lo, hi) = r['flop_ratio']['selfdistil-t (no LayerDrop)'], ci['selfdistil-t / gpt-base']
+    eff = f_sd / q['selfdistil-t / gpt-base']                    # MFU ratio, from the paired time ratio
+    out.append(('SelfDistil-T MFU / GPT-Base MFU (≥)', eff, 0.95, eff >= 0.95, None, (f_sd / hi, f_sd / lo)))
+    faster, (lo, hi) = 1 - q['gpt-base / gpt-base (before)'], ci['gpt-base / gpt-base (before)']
+    out.append(('GPT-Base step faster than before (≥)', faster, 0.20, faster >= 0.20, None, (1 - hi, 1 - lo)))
     if r['preset'] == 'wt2-cpu': out.append(('GPT-Base MFU (≥)', r['mfu']['gpt-base'], 0.60,
-                                             r['mfu']['gpt-base'] >= 0.60))
+                                             r['mfu']['gpt-base'] >= 0.60, None, None))
     mem = r.get('peak_memory_mb', {})
     if mem.get('gpt-base', 0) > 0:
         ratio = mem['selfdistil-t (no LayerDrop)'] / mem['gpt-base']
-        out.append(('SelfDistil-T / GPT-Base peak memory', ratio, 2.2, ratio <= 2.2))
+        out.append(('SelfDistil-T / GPT-Base peak memory', ratio, 2.2, ratio <= 2.2, None, None))
     return out
 
 def format_table(r: dict) -> str:
@@ -203,16 +252,25 @@ def format_table(r: dict) -> str:
     lines = [f"{r['preset']} on {r['device']} ({r['threads']} threads, torch {r['torch']}), {r['repeats']} "
              "interleaved repeats; "
              f"matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
-             f"{'case':32s} {'median ms':>10s} {'IQR ms':>8s} {'tokens/s':>10s} {'MFU':>6s} {'time ×':>7s} "
-             f"{'FLOPs ×':>8s}"]
+             f"{'case':40s} {'median ms':>10s} {'IQR ms':>8s} {'tokens/s':>10s} {'MFU':>6s} {'time ×':>7s} "
+             f"{'95 % CI':>12s} {'FLOPs ×':>8s}"]
     for k, v in r['median_s'].items():
         tps = f"{r['tokens_per_s'][k]:.0f}" if k in r['tokens_per_s'] else ''
         mfu = f"{100 * r['mfu'][k]:.1f}%" if k in r['mfu'] else ''
         tr = f"{r['time_ratio'][k]:.3f}" if k in r.get('time_ratio', {}) else ''      # to GPT-Base, measured
+        ci = r.get('time_ratio_ci', {}).get(k)
+        ti = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci and k != 'gpt-base' else ''
         fr = f"{r['flop_ratio'][k]:.3f}" if k in r.get('flop_ratio', {}) else ''      # to GPT-Base, FLOP model
-        lines.append(f"{k:32s} {1e3 * v:10.1f} {1e3 * r['iqr_s'][k]:8.1f} {tps:>10s} {mfu:>6s} {tr:>7s} {fr:>8s}")
+        lines.append(f"{k:40s} {1e3 * v:10.1f} {1e3 * r['iqr_s'][k]:8.1f} {tps:>10s} {mfu:>6s} {tr:>7s} {ti:>12s} "
+                     f"{fr:>8s}")
+    if r.get('recompile_limit_hit'):
+        lines.append("WARNING: a compiled graph hit dynamo's recompile limit and ran eagerly")
     if 'peak_memory_mb' in r: lines += [f"peak memory {k}: {v:.0f} MB" for k, v in r['peak_memory_mb'].items()]
-    lines += [f"{'met ' if ok else 'MISS'} {name}: {v:.3f} (target {lim})" for name, v, lim, ok in check_targets(r)]
+    for name, v, lim, ok, floor, ci in check_targets(r):
+        bound = f"; FLOP model {floor:.3f}: needs less work" if floor is not None and not ok and floor > lim else ''
+        unclear = ci is not None and ci[0] <= lim <= ci[1]       # the limit inside the interval: not a clear result
+        interval = f", 95 % CI {ci[0]:.3f}–{ci[1]:.3f}{': unclear' if unclear else ''}" if ci else ''
+        lines.append(f"{'met ' if ok else 'MISS'} {name}: {v:.3f}{interval} (target {lim}{bound})")
     return '\n'.join(lines)
 
 # %% ../nbs/11_benchmarks.ipynb #c014b
