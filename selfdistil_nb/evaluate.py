@@ -110,7 +110,7 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     shared = depth if dc.shares_prefix else 0                           # the teacher reuses the student's prefix
     teacher = ((L - shared) * block + head) if dc.needs_teacher else 0.0
     n_align = (L if aligned is None else aligned) if dc.uses_predictors else 0
-    predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)        # two C×C matmuls, forward + backward, of blocks that ran
+    predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)   # two C×C matmuls, forward + backward, of blocks that ran
     return student + teacher + predictors
 
 def cumulative_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, tokens_per_step: int,

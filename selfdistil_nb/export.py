@@ -100,7 +100,8 @@ def to_hf(model: DecoderLM):
         if cfg.bias:
             new[q + 'attention.query_key_value.bias'] = _qkv_rows(state[p + 'attn.qkv.bias'], cfg.n_head, to_hf=True)
         for ours, theirs in _PAIRS:
-            if q + theirs in target: new[q + theirs] = state.get(p + ours, torch.zeros_like(target[q + theirs]))   # absent: a zero bias
+            if q + theirs in target:                                           # absent: a zero bias
+                new[q + theirs] = state.get(p + ours, torch.zeros_like(target[q + theirs]))
     hf.load_state_dict(new, strict=True)
     return hf.eval()
 
@@ -121,7 +122,8 @@ def from_hf(hf) -> DecoderLM:
         if cfg.bias:
             new[p + 'attn.qkv.bias'] = _qkv_rows(state[q + 'attention.query_key_value.bias'], cfg.n_head, to_hf=False)
         for ours, theirs in _PAIRS:
-            if q + theirs in state: (new if ours.endswith('weight') or cfg.bias else extra)[p + ours] = state[q + theirs]
+            if q + theirs in state:
+                (new if ours.endswith('weight') or cfg.bias else extra)[p + ours] = state[q + theirs]
     nonzero = [k for k, v in extra.items() if v.abs().max() > 0]
     if nonzero and not cfg.bias:
         raise ValueError(f"the GPT-NeoX model has non-zero biases ({', '.join(nonzero[:3])}, …) that a bias-free "
@@ -150,13 +152,14 @@ def _card(ckpt: dict, run_dir: Path, teacher: bool, prune: str | None, k: int, c
     summary = json.loads((run_dir / 'summary.json').read_text()) if (run_dir / 'summary.json').exists() else {}
     fin = summary.get('final') or {}
     who = 'teacher' if teacher else 'student'
+    switches = ('use_kd', 'use_align', 'use_ema', 'use_freeze', 'use_layerdrop')
     lines = ["---", "library_name: transformers", "tags: [selfdistil_nb, gpt_neox, self-distillation]", "---", "",
              f"# {run_dir.name} ({who})", "",
              f"A {m.n_layer}-block, {m.d_model}-wide decoder-only language model trained with `selfdistil_nb` "
-             f"(SelfDistil-T switches: "
-             f"{', '.join(k2 for k2 in ('use_kd', 'use_align', 'use_ema', 'use_freeze', 'use_layerdrop') if getattr(d, k2)) or 'none (GPT-Base)'}), "
+             f"(SelfDistil-T switches: {', '.join(k2 for k2 in switches if getattr(d, k2)) or 'none (GPT-Base)'}), "
              f"exported as `GPTNeoXForCausalLM`.", "",
-             f"- data: `{t.corpus}`, tokenizer `{t.tokenizer}`" + (f" ({t.bpe_vocab_size} tokens)" if t.tokenizer == 'bpe' else ''),
+             f"- data: `{t.corpus}`, tokenizer `{t.tokenizer}`"
+             + (f" ({t.bpe_vocab_size} tokens)" if t.tokenizer == 'bpe' else ''),
              f"- training: {ckpt['step']} of {t.max_steps} steps of {t.batch_size} × {t.seq_len} tokens, seed {t.seed}"]
     if prune: lines.append(f"- pruned: {k} block(s) removed ({prune})")
     if f'{who}_val_ppl' in fin: lines.append(f"- validation perplexity per token at the end of training: "
