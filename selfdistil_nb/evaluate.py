@@ -83,15 +83,17 @@ def prune_degradation(model: DecoderLM, k: int, strategy: str, tokens, seq_len: 
 def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
              top_k: int | None = None, generator: torch.Generator | None = None,
              vocab_size: int | None = None) -> torch.Tensor:
-    "Sample `max_new_tokens` continuations of `idx` `[B, T]`, never ids ≥ `vocab_size` (the tokenizer's)."
+    """Sample `max_new_tokens` continuations of `idx` `[B, T]`, never ids ≥ `vocab_size` (the tokenizer's). A compiled
+    model runs eagerly here: every new length would otherwise compile a graph of its own."""
     was_training = model.training
     model.eval()
-    for _ in range(max_new_tokens):
-        logits = model(idx[:, -model.cfg.max_seq_len:])[:, -1, :] / temperature        # (B, V)
-        if vocab_size: logits[:, vocab_size:] = -float('inf')                             # padding of the embedding
-        if top_k: logits[logits < torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]] = -float('inf')
-        nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)              # (B, 1)
-        idx = torch.cat([idx, nxt], dim=1)
+    with torch.compiler.set_stance('force_eager'):
+        for _ in range(max_new_tokens):
+            logits = model(idx[:, -model.cfg.max_seq_len:])[:, -1, :] / temperature    # (B, V)
+            if vocab_size: logits[:, vocab_size:] = -float('inf')                         # padding of the embedding
+            if top_k: logits[logits < torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]] = -float('inf')
+            nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)          # (B, 1)
+            idx = torch.cat([idx, nxt], dim=1)
     model.train(was_training)
     return idx
 
