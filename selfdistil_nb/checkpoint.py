@@ -26,22 +26,28 @@ CKPT_KEYS = ('format', 'step', 'configs', 'model', 'optimizer', 'scheduler', 'rn
 WEIGHTS_KEYS = ('format', 'step', 'configs', 'model')      # best.pt: enough to evaluate, not to resume
 _RESUMABLE_CHANGES = {'eval_interval', 'eval_batches', 'log_interval', 'ckpt_interval', 'device', 'compile'}
 
-def save_checkpoint(path: Path, state: dict) -> Path:
-    "Write `state` to `path` atomically: a temporary file of this process, fsync, then `os.replace`."
+def _write_atomically(path: Path, write):
+    """`write(f)` into a temporary file of this process beside `path` (folder created), fsync, then `os.replace`: a
+    failed write leaves any previous `path` as it was, and no temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, 'wb') as f:
-            torch.save(state, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    "Write `state` to `path` atomically: a temporary file of this process, fsync, then `os.replace`."
+    path = Path(path)
+    try: _write_atomically(path, lambda f: torch.save(state, f))
     except (OSError, RuntimeError) as e:
         kept = f"the previous checkpoint {path} is intact" if path.exists() else "no earlier checkpoint exists"
         raise CheckpointError(f"could not write checkpoint {path} ({type(e).__name__}: {e}); {kept}") from None
-    finally:
-        if tmp.exists(): tmp.unlink()               # a failed write leaves the previous checkpoint as it was
     return path
 
 def load_checkpoint(path: Path, keys: tuple = CKPT_KEYS) -> dict:
@@ -108,11 +114,8 @@ class MetricsLog:
             with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
 
 def write_json(path: Path, obj):
-    "Write `obj` as JSON to `path` atomically (a temporary file, then `os.replace`), creating its folder."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    "Write `obj` as JSON to `path` atomically (as `save_checkpoint` writes), creating its folder."
+    _write_atomically(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
 
 def git_commit() -> str | None:
     "The current git commit of the working directory, if any (saved with results for provenance)."
