@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json
 import os
+import platform
 import shutil
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -15,7 +16,7 @@ from .config import CONFIG_SECTIONS
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CKPT_KEYS', 'WEIGHTS_KEYS', 'RUN_FILES', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'config_mismatches', 'rng_state', 'set_rng_state', 'MetricsLog', 'write_json', 'git_commit',
-           'RunExistsError', 'claim_out_dir']
+           'run_environment', 'RunExistsError', 'claim_out_dir']
 
 # %% ../nbs/07a_checkpoint.ipynb #c005
 class CheckpointError(RuntimeError):
@@ -123,6 +124,22 @@ def git_commit() -> str | None:
     try: out = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError): return None
     return out.stdout.strip() or None
+
+def _cpu_name() -> str:
+    try: return next(l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines()
+                     if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+def run_environment(device) -> dict:
+    """Where a run ran, for its record: device kind and name, torch build, threads and the float32 matmul setting (on
+    CUDA also whether TF32 was allowed). Runs on different kinds of device are different random draws."""
+    device = torch.device(device)
+    env = {'device': device.type, 'torch': torch.__version__, 'cuda': torch.version.cuda,
+           'threads': torch.get_num_threads(), 'float32_matmul_precision': torch.get_float32_matmul_precision()}
+    if device.type == 'cuda':
+        return dict(env, device_name=torch.cuda.get_device_name(device),
+                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
+    return dict(env, device_name=_cpu_name())
 
 # %% ../nbs/07a_checkpoint.ipynb #r013
 class RunExistsError(FileExistsError):

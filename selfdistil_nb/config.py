@@ -9,8 +9,8 @@ import shutil
 from dataclasses import asdict, dataclass, fields, replace
 
 # %% auto #0
-__all__ = ['EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES', 'ABLATIONS',
-           'MAIN_VARIANTS', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
+__all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES',
+           'ABLATIONS', 'MAIN_VARIANTS', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
            'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs', 'skip_check', 'has_cxx_compiler']
 
 # %% ../nbs/00_config.ipynb #c005
@@ -30,6 +30,8 @@ def _unit_interval(obj, name, closed_right=False):
     _check(ok, f"{type(obj).__name__}.{name} must be in [0, {'1]' if closed_right else '1)'}, got {v!r}")
 
 # %% ../nbs/00_config.ipynb #c007
+DROPOUT_SITES = ('mlp', 'all')   # 'all': where nanoGPT applies dropout
+
 @dataclass
 class ModelConfig:
     "Shape of the decoder-only transformer shared by student and teacher."
@@ -39,7 +41,8 @@ class ModelConfig:
     d_model: int = 768         # residual stream width
     d_ff: int = 0              # MLP hidden width; 0 means 4 * d_model
     max_seq_len: int = 1024    # longest context the rotary table covers
-    dropout: float = 0.1       # dropout on the MLP output
+    dropout: float = 0.1       # dropout probability, at the sites `dropout_sites` names
+    dropout_sites: str = 'mlp' # 'mlp': the MLP output only; 'all': also embedding, attention weights and output
     layerdrop_p: float = 0.1   # probability of skipping each block in training
     rope_base: float = 10000.0 # rotary frequency base
     bias: bool = False         # biases in Linear and LayerNorm layers
@@ -53,6 +56,8 @@ class ModelConfig:
         _check(self.head_dim % 2 == 0,
                f"ModelConfig head dim d_model/n_head = {self.head_dim} must be even for rotary positions")
         _unit_interval(self, 'dropout')
+        _check(self.dropout_sites in DROPOUT_SITES,
+               f"ModelConfig.dropout_sites must be one of {DROPOUT_SITES}, got {self.dropout_sites!r}")
         _unit_interval(self, 'layerdrop_p')
         _check(self.rope_base > 0, f"ModelConfig.rope_base must be > 0, got {self.rope_base!r}")
 

@@ -25,10 +25,10 @@ from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint, write_js
 from .train import train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS',
-           'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'RunSpec', 'effective_rank', 'hidden_stats', 'RunRecord',
-           'check_record', 'cumulative_tflops', 'run_one', 'flop_matched_steps', 'cpu_grid', 'long_sweep', 'long_grid',
-           'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+__all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_DROPOUTS',
+           'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'RunSpec', 'effective_rank', 'hidden_stats',
+           'RunRecord', 'check_record', 'cumulative_tflops', 'run_one', 'flop_matched_steps', 'cpu_grid',
+           'smoothed_min', 'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class RunRecord(TypedDict, total=False):
     git_commit: str | None
     torch: str
     threads: int
+    environment: dict            # device, its name, torch build, threads, float32 matmul precision and TF32
     train: dict                  # steps, tokens, train_s, wall_s, tokens_per_s, flops (counted when the run finished)
     data: dict                   # tokens per split
     selected: dict               # which checkpoint the test metrics come from ('best' or 'last') and its step
@@ -156,6 +157,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg,
                                                                                              train_cfg),
         'git_commit': summary.git_commit, 'torch': summary.torch, 'threads': summary.threads,
+        'environment': summary.environment,
         'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps,
                   'train_s': summary.train_s,
                   'wall_s': summary.wall_s, 'tokens_per_s': summary.tokens_per_s,
@@ -229,32 +231,53 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
 # %% ../nbs/09_experiments.ipynb #c017b
 LONG_PRESET = 'long-char'
 LONG_GPT_LR_FACTORS = (0.5, 1, 1.5, 2)           # × the preset's learning rate (long-char: 1e-3 … 4e-3)
-LONG_SD_LR_FACTORS = (1, 1.5)                    # then two more SelfDistil-T trials: four each
+LONG_SD_LR_FACTORS = (1, 1.5)                    # then τ = 0.999 and λ_KD = 0.3 at the better one
+LONG_DROPOUTS = (0.1, 0.2, 0.3)                  # then dropout at nanoGPT's sites, on each side's best
+LONG_WEIGHT_DECAYS = (0.3,)                      # then weight decay on the best: eight trials a side
 LONG_LENGTH_FRACS = (1 / 60, 1 / 15, 1 / 4)      # shorter runs of the gap-vs-length figure (long-char: 50, 200, 750)
 TEACHER_SEED = 100
 
 def _lr(lr: float) -> tuple: return (f'train.lr={lr}', f'train.min_lr={lr / 10}')
 
+def smoothed_min(evals: list[dict], key: str = 'student_val_loss', width: int = 3) -> tuple[int, float]:
+    """`(step, score)` of the evaluation whose validation loss, averaged with its neighbours (`width` evaluations
+    centred on it, fewer at the ends), is lowest: the declared selection rule, robust to one lucky evaluation."""
+    vals, h = [e[key] for e in evals], width // 2
+    scores = [sum(vals[max(0, i - h):i + h + 1]) / len(vals[max(0, i - h):i + h + 1]) for i in range(len(vals))]
+    i = min(range(len(vals)), key=scores.__getitem__)
+    return evals[i]['step'], scores[i]
+
 def _sweep_best(specs, results_dir):
-    "The spec of the lowest best-validation loss among finished `specs` (None while any is missing)."
+    "The spec of the lowest smoothed validation minimum among finished `specs` (None while any is missing)."
     recs = [(s, s.path(results_dir)) for s in specs]
     if not all(p.exists() for _, p in recs): return None
-    return min(recs, key=lambda sp: json.loads(sp[1].read_text())['validation']['student_val_loss'])[0]
+    return min(recs, key=lambda sp: smoothed_min(json.loads(sp[1].read_text())['curves']['eval'])[1])[0]
+
+def _staged(stages, results_dir) -> tuple:
+    "`(specs, best)`: each stage names its trials from the best trial so far; stops at the first unfinished stage."
+    specs, best = [], None
+    for stage in stages:
+        specs += stage(best)
+        best = _sweep_best(specs, results_dir)
+        if best is None: return specs, None
+    return specs, best
 
 def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
-    "`(specs, gpt_best, sd_best)`: the tuning runs that can be named now, and the winners once known (else None)."
+    """`(specs, gpt_best, sd_best)`: the tuning runs of `LONG_SWEEP_STAGES` that can be named now, and each side's
+    winner once all its stages are done (else None)."""
     S = lambda label, variant, ov: RunSpec('long-sweep', label, variant, 0, tuple(ov), preset, test=False)
     lr0 = preset_configs(preset)[2].lr
-    gpt = [S(f'gpt-base-lr{f * lr0:g}', 'gpt-base', _lr(f * lr0)) for f in LONG_GPT_LR_FACTORS]
-    sd_lr = [S(f'selfdistil-t-lr{f * lr0:g}', 'selfdistil-t', _lr(f * lr0)) for f in LONG_SD_LR_FACTORS]
-    specs, best_lr = gpt + sd_lr, _sweep_best(sd_lr, results_dir)
-    sd_more = []
-    if best_lr is not None:
-        base = best_lr.overrides
-        sd_more = [S(f'{best_lr.label}-tau0.999', 'selfdistil-t', base + ('distil.ema_decay=0.999',)),
-                   S(f'{best_lr.label}-lkd0.3', 'selfdistil-t', base + ('distil.lambda_kd=0.3',))]
-    specs += sd_more
-    return specs, _sweep_best(gpt, results_dir), _sweep_best(sd_lr + sd_more, results_dir) if sd_more else None
+    on_best = lambda tag, values, field: lambda best: [
+        S(f'{best.label}-{tag}{v:g}', best.variant, best.overrides + field(v)) for v in values]
+    regularisers = [on_best('dall', LONG_DROPOUTS, lambda p: ('model.dropout_sites=all', f'model.dropout={p}')),
+                    on_best('wd', LONG_WEIGHT_DECAYS, lambda w: (f'train.weight_decay={w}',))]
+    gpt = [lambda _: [S(f'gpt-base-lr{f * lr0:g}', 'gpt-base', _lr(f * lr0)) for f in LONG_GPT_LR_FACTORS]]
+    sd = [lambda _: [S(f'selfdistil-t-lr{f * lr0:g}', 'selfdistil-t', _lr(f * lr0)) for f in LONG_SD_LR_FACTORS],
+          lambda best: [S(f'{best.label}-tau0.999', 'selfdistil-t', best.overrides + ('distil.ema_decay=0.999',)),
+                        S(f'{best.label}-lkd0.3', 'selfdistil-t', best.overrides + ('distil.lambda_kd=0.3',))]]
+    (gpt_specs, gpt_best), (sd_specs, sd_best) = _staged(gpt + regularisers, results_dir), _staged(sd + regularisers,
+                                                                                                 results_dir)
+    return gpt_specs + sd_specs, gpt_best, sd_best
 
 def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET) -> list[RunSpec]:
     "The runs of the `long` protocol that can be named now: the sweep, then (once it is done) the grid."

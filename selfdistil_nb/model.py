@@ -29,6 +29,11 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 # %% ../nbs/01_model.ipynb #c012
+def _dropout(cfg: ModelConfig, site: str) -> nn.Module:
+    "Dropout at a site of `site`'s kind ('mlp' sites always, 'all' sites only with `dropout_sites='all'`)."
+    on = cfg.dropout > 0 and (site == 'mlp' or cfg.dropout_sites == 'all')
+    return nn.Dropout(cfg.dropout) if on else nn.Identity()   # Identity: no random draw, the old arithmetic exactly
+
 class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with rotary positions and a fused qkv projection."
     def __init__(self, cfg: ModelConfig):
@@ -36,15 +41,18 @@ class CausalSelfAttention(nn.Module):
         self.n_head, self.head_dim = cfg.n_head, cfg.head_dim
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
         self.out_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+        self.attn_dropout = cfg.dropout if cfg.dropout_sites == 'all' else 0.0   # on the attention weights
+        self.resid_dropout = _dropout(cfg, 'all')                                 # on the output
 
     def forward(self, x, cos, sin):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)                                # (B, T, C) each
         q, k, v = (t.view(B, T, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)          # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.attn_dropout if self.training else 0.0)  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)                     # (B, T, C)
-        return self.out_proj(y)
+        return self.resid_dropout(self.out_proj(y))
 
 # %% ../nbs/01_model.ipynb #c015
 class MLP(nn.Module):
@@ -53,7 +61,7 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(cfg.d_model, cfg.ff_width, bias=cfg.bias)
         self.proj = nn.Linear(cfg.ff_width, cfg.d_model, bias=cfg.bias)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = _dropout(cfg, 'mlp')
 
     def forward(self, x): return self.dropout(self.proj(F.gelu(self.fc(x))))
 
@@ -91,6 +99,7 @@ class DecoderLM(nn.Module):
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.emb_dropout = _dropout(cfg, 'all')
         self.ln_f = nn.LayerNorm(cfg.d_model, bias=cfg.bias)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # weight tying
@@ -131,6 +140,7 @@ class DecoderLM(nn.Module):
             hiddens = []
             with torch.set_grad_enabled(grad and (frozen_depth == 0 or train_embedding)):
                 x = self.tok_emb(idx)                                    # (B, T, C)
+            if frozen_depth == 0: x = self.emb_dropout(x)            # a frozen embedding belongs to the prefix
         for l in range(len(hiddens), self.cfg.n_layer):
             if l < frozen_depth:                                     # frozen: always run, no dropout, no weight grads
                 with torch.set_grad_enabled(grad and train_embedding):

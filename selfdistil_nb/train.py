@@ -14,8 +14,9 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict, has_cxx_compiler
-from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
-    config_mismatches, git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state, write_json)
+from selfdistil_nb.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
+    config_mismatches, git_commit, load_checkpoint, rng_state, run_environment, save_checkpoint, set_rng_state,
+    write_json)
 from .distributed import dist_setup, gather, mean_over_ranks, wrap_ddp
 from .data import TokenData, check_data, get_batch, prepare_tokens
 from .evaluate import evaluate, generate
@@ -113,6 +114,7 @@ class TrainSummary:
     git_commit: str | None = None
     torch: str = ''
     threads: int = 0
+    environment: dict = field(default_factory=dict)   # device, torch build, matmul precision (`run_environment`)
     world_size: int = 1
     teacher_checksum_per_rank: list | None = None   # equal on every rank under DDP
     sample: str | None = None           # the continuation of `sample_prompt`
@@ -226,6 +228,9 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
     bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
+    if device.type == 'cuda' and not bf16:         # fp32 means fp32: TF32 off explicitly, whatever the defaults
+        torch.set_float32_matmul_precision('highest')
+        torch.backends.cudnn.allow_tf32 = False
     if tc.compile: compile_blocks(sd)
     model = wrap_ddp(sd, world, device)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
@@ -272,6 +277,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     s = summary(final=final, checkpoint=str(last_ckpt) if last_ckpt else None, train_s=train_time,
                 tokens_per_s=tokens_seen / train_time if train_time else None, wall_s=time.perf_counter() - t0,
                 git_commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
+                environment=run_environment(device),
                 teacher_checksum_per_rank=teacher_sums,
                 best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best else None)
     if sample_prompt:
