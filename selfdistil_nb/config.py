@@ -82,6 +82,7 @@ class DistilConfig:
     share_prefix: bool = True     # an EMA teacher reuses the student's frozen-prefix state (False: recomputes it)
     fixed_teacher: bool = False   # the teacher is a separately trained model (teacher_checkpoint), never updated
     teacher_checkpoint: str = ''  # with fixed_teacher: a training checkpoint whose student becomes the teacher
+    deploy_ema: bool = False      # the trained model is the teacher's EMA of the student (Polyak averaging), not the student
     ema_decay: float = 0.99       # tau, the teacher's EMA decay
     ema_schedule: str = 'constant'  # 'constant', 'warmup' (tau ramps up from 0) or 'cosine' (BYOL, tau -> 1)
     ema_warmup_steps: int = 100   # steps of the 'warmup' schedule
@@ -115,12 +116,24 @@ class DistilConfig:
         _check(all(a <= b for a, b in zip(fs, fs[1:])), f"DistilConfig.freeze_fracs must be non-decreasing, got {fs}")
         _check(not (self.fixed_teacher and self.use_ema),
                "DistilConfig.fixed_teacher and use_ema exclude each other: a fixed teacher is never averaged")
+        _check(not self.deploy_ema or self.use_ema,
+               "DistilConfig.deploy_ema needs use_ema: without averaging the teacher is a copy of the student")
 
     # What the switches imply. `SelfDistilT` and the FLOP model (`07_evaluate`) both read these: they cannot disagree.
     @property
+    def runs_teacher(self) -> bool:
+        "The teacher's forward pass is part of every step: for KD or alignment."
+        return self.use_kd or self.use_align
+
+    @property
     def needs_teacher(self) -> bool:
-        "A teacher runs: for KD, for alignment, or as a fixed KD-only teacher."
-        return self.use_kd or self.use_align or self.fixed_teacher
+        "A teacher exists: it runs every step, is a fixed KD-only teacher, or is the EMA model deployed."
+        return self.runs_teacher or self.fixed_teacher or self.deploy_ema
+
+    @property
+    def product(self) -> str:
+        "Which model the run delivers, is selected and tested by: 'student', or 'teacher' (its EMA weights)."
+        return 'teacher' if self.deploy_ema else 'student'
 
     @property
     def shares_prefix(self) -> bool:
@@ -165,6 +178,7 @@ class TrainConfig:
     seed: int = 1337
     compile: bool = False         # torch.compile the student and teacher
     keep_best: bool = False       # also keep the checkpoint of the lowest validation loss (checkpoints/best.pt)
+    keep_evals: bool = False      # keep the weights of every evaluation (checkpoints/eval-<step>.pt) for selection
     train_frac: float = 1.0       # train on this leading fraction of the training split (a data-constrained regime)
     device: str = 'cpu'
     precision: str = 'auto'       # 'auto' (bf16 autocast on CUDA, fp32 on CPU), 'fp32' or 'bf16' (CUDA only)
@@ -244,13 +258,15 @@ def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg:
     return cfgs['model'], cfgs['distil'], cfgs['train']
 
 # %% ../nbs/00_config.ipynb #p002
-_OFF = dict(use_kd=False, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False, fixed_teacher=False)
+_OFF = dict(use_kd=False, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False, fixed_teacher=False,
+            deploy_ema=False)
 _ALL_ON = {**_OFF, 'use_kd': True, 'use_align': True, 'use_ema': True, 'use_freeze': True, 'use_layerdrop': True}
 VARIANTS = {
     'gpt-base': _OFF,
     'kd-only': {**_OFF, 'use_kd': True, 'fixed_teacher': True},      # needs distil.teacher_checkpoint
     'self-consistency': {**_OFF, 'use_kd': True},                     # KD from the current student (tau = 0)
     'ema-only': {**_OFF, 'use_kd': True, 'use_ema': True},
+    'ema-weights': {**_OFF, 'use_ema': True, 'deploy_ema': True},     # GPT-Base through its EMA weights, no KD
     'selfdistil-t': _ALL_ON,
     'no-align': {**_ALL_ON, 'use_align': False},
     'no-freeze': {**_ALL_ON, 'use_freeze': False},

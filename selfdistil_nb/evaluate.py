@@ -15,15 +15,16 @@ from .model import DecoderLM, flops_per_token
 from .schedules import align_start, frozen_depth
 
 # %% auto #0
-__all__ = ['ECE_BINS', 'PRUNE_STRATEGIES', 'evaluate', 'blocks_to_keep', 'prune_k', 'prune_degradation', 'generate',
-           'step_flops_per_token', 'cumulative_flops', 'run_flops']
+__all__ = ['ECE_BINS', 'PRUNE_STRATEGIES', 'evaluate', 'fit_temperature', 'fit_temperature_logits', 'blocks_to_keep', 'prune_k',
+           'prune_degradation', 'generate', 'step_flops_per_token', 'cumulative_flops', 'run_flops']
 
 # %% ../nbs/07_evaluate.ipynb #c006
 ECE_BINS = 10
 
 @torch.no_grad()
 def evaluate(model: nn.Module, tokens, seq_len: int, batch_size: int, words: int | None = None,
-             max_batches: int = 0, n_bins: int = ECE_BINS, device='cpu', autocast=None) -> dict:
+             max_batches: int = 0, n_bins: int = ECE_BINS, device='cpu', autocast=None,
+             temperature: float = 1.0) -> dict:   # divides the logits: 1 is the raw model, else temperature scaling
     "Loss, perplexity (per token, per word), top-1 accuracy, ECE and reliability bins of `model` on `tokens`."
     was_training = model.training
     model.eval()
@@ -34,7 +35,7 @@ def evaluate(model: nn.Module, tokens, seq_len: int, batch_size: int, words: int
     for x, y in eval_batches(tokens, seq_len, batch_size, max_batches, device):
         with autocast or nullcontext():
             logits = model(x)
-        logp = F.log_softmax(logits.float(), dim=-1)                                   # (B, T, V)
+        logp = F.log_softmax(logits.float() / temperature, dim=-1)                     # (B, T, V)
         nll -= logp.gather(-1, y.unsqueeze(-1)).sum().double()
         conf, pred = logp.max(-1)                                                      # (B, T)
         conf = conf.exp()
@@ -51,6 +52,55 @@ def evaluate(model: nn.Module, tokens, seq_len: int, batch_size: int, words: int
                     'accuracy': (correct_sum / count.clamp(min=1)).tolist()}}
     if words and not max_batches: out['ppl_word'] = math.exp(nll.item() / words)
     return out
+
+# %% ../nbs/07_evaluate.ipynb #c008b
+def _nll_derivatives(logits: torch.Tensor, targets: torch.Tensor, beta: float, chunk: int = 1 << 14) -> tuple:
+    "Summed NLL of `logits / (1/beta)` and its first and second derivatives in `beta` (float64, chunk by chunk)."
+    nll = grad = curv = 0.0
+    for z, y in zip(logits.split(chunk), targets.split(chunk)):
+        z = z.double()                                                                 # (n, V)
+        p = torch.softmax(beta * z, -1)
+        mean, z_y = (p * z).sum(-1), z.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        nll += (torch.logsumexp(beta * z, -1) - beta * z_y).sum().item()
+        grad += (mean - z_y).sum().item()
+        curv += ((p * z * z).sum(-1) - mean * mean).sum().item()
+    return nll, grad, curv
+
+@torch.no_grad()
+def fit_temperature(model: nn.Module, tokens, seq_len: int, batch_size: int, max_batches: int = 0, device='cpu',
+                    autocast=None, max_logits: int = 1 << 28) -> dict:
+    """The temperature `T` that minimises `model`'s NLL on `tokens` (fit it on validation), with the mean NLL before
+    (`T` = 1) and after."""
+    was_training = model.training
+    model.eval()
+    zs, ys = [], []
+    for x, y in eval_batches(tokens, seq_len, batch_size, max_batches, device):
+        with autocast or nullcontext():
+            zs.append(model(x).float().flatten(0, 1).cpu())                            # (B*T, V)
+        ys.append(y.flatten().cpu())
+        if sum(z.numel() for z in zs) > max_logits:
+            raise ValueError(f"fit_temperature keeps the logits of every token and {max_logits} values are its limit: "
+                             "pass max_batches to fit on fewer batches")
+    model.train(was_training)
+    return fit_temperature_logits(torch.cat(zs), torch.cat(ys))
+
+def fit_temperature_logits(z: torch.Tensor, y: torch.Tensor) -> dict:
+    "`fit_temperature` on given logits `z` `[N, V]` and targets `y` `[N]`."
+    beta, (nll, grad, curv) = 1.0, _nll_derivatives(z, y, 1.0)
+    before = nll
+    for _ in range(100):
+        step = grad / curv if curv > 0 else -math.copysign(0.5 * beta, grad)
+        while True:                                       # halve the step until it stays positive and lowers the NLL
+            new = beta - step
+            if new > 0:
+                trial = _nll_derivatives(z, y, new)
+                if trial[0] <= nll: break
+            step /= 2
+            if abs(step) < 1e-12 * beta: break
+        if abs(step) < 1e-12 * beta: break
+        beta, (nll, grad, curv) = new, trial
+        if abs(step) < 1e-7 * beta: break
+    return {'temperature': 1 / beta, 'nll_before': before / len(y), 'nll_after': nll / len(y), 'tokens': len(y)}
 
 # %% ../nbs/07_evaluate.ipynb #c010
 PRUNE_STRATEGIES = ('every-other', 'top', 'bottom')
@@ -110,7 +160,7 @@ def step_flops_per_token(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_l
     crossing = 0.0 if dc.freeze_embedding else depth * block    # input gradients crossing the frozen prefix
     student = depth * block + crossing + (1 - p) * 3 * (L - depth) * block + 3 * head
     shared = depth if dc.shares_prefix else 0                           # the teacher reuses the student's prefix
-    teacher = ((L - shared) * block + head) if dc.needs_teacher else 0.0
+    teacher = ((L - shared) * block + head) if dc.runs_teacher else 0.0
     n_align = (L if aligned is None else aligned) if dc.uses_predictors else 0
     predictors = (1 - p) * n_align * 3 * 2 * (2 * C * C)   # two C×C matmuls, forward + backward, of blocks that ran
     return student + teacher + predictors

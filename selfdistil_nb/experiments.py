@@ -15,20 +15,24 @@ from dataclasses import dataclass, replace
 from typing import TypedDict
 from pathlib import Path
 import torch
-from .config import MAIN_VARIANTS, ModelConfig, configs_from_dict, configs_to_dict, preset_configs
+from scipy import stats
+from .config import ABLATIONS, MAIN_VARIANTS, ModelConfig, configs_from_dict, configs_to_dict, preset_configs
 from .data import DataError, eval_batches, prepare_tokens
-from .evaluate import PRUNE_STRATEGIES, blocks_to_keep, cumulative_flops, evaluate, prune_k, run_flops
+from .evaluate import (PRUNE_STRATEGIES, blocks_to_keep,
+    cumulative_flops, evaluate, fit_temperature, prune_k, run_flops)
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .teacher import EMATeacher
 from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint, write_json
-from .train import train
+from .train import eval_checkpoint, train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS', 'LONG_DROPOUTS',
-           'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'RunSpec', 'effective_rank', 'hidden_stats',
-           'RunRecord', 'check_record', 'cumulative_tflops', 'run_one', 'flop_matched_steps', 'cpu_grid',
-           'smoothed_min', 'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+__all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS',
+           'LONG_SD_LR_FACTORS', 'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED',
+           'LONG_FINAL', 'LONG_MAIN_SEEDS', 'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS',
+           'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec', 'effective_rank', 'hidden_stats', 'RunRecord', 'check_record',
+           'cumulative_tflops', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference', 'holm',
+           'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -90,7 +94,8 @@ class RunRecord(TypedDict, total=False):
     validation: dict             # that checkpoint's validation row
     curves: dict                 # 'eval' and 'train' metric rows
     finished: str                # when it was written
-    student: dict                # test metrics of the student (`07_evaluate.evaluate`); absent for tuning runs
+    student: dict                # test metrics of the delivered model (`product`; `07_evaluate.evaluate`); absent
+                                 # for tuning runs
     teacher: dict | None         # the same for the teacher (None without one)
     prune_k: int                 # blocks removed for the pruning column
     prune_base_ppl: float        # test perplexity on the pruning subset, nothing removed
@@ -98,6 +103,9 @@ class RunRecord(TypedDict, total=False):
     pruning: list                # every k and strategy
     hidden_stats: list           # per block: effective rank and feature statistics of the student's states
     eval_s: float                # seconds of test evaluation
+    product: str                 # which model was tested: 'student', or 'teacher' (an `ema-weights` run's EMA)
+    checkpoints: dict            # keep_evals runs: test loss, ppl and ECE at the raw-best and the last evaluation
+    calibrated: dict             # keep_evals runs: temperature fitted on validation, test metrics through it
     note: str                    # a remark written by hand into an older record
 
 def check_record(r: dict, where: str = '') -> dict:
@@ -130,7 +138,86 @@ RECORD_METRICS = {                 # the report's per-run columns: name -> how i
 # %% ../nbs/09_experiments.ipynb #c011
 def _rows(rows, kind): return [r for r in rows if r['kind'] == kind]
 
+# %% ../nbs/09_experiments.ipynb #c011b
+def smoothed_min(evals: list[dict], key: str = 'student_val_loss', width: int = 3) -> tuple[int, float]:
+    """`(step, score)` of the evaluation whose validation loss, averaged with its neighbours (`width` evaluations
+    centred on it, fewer at the ends), is lowest: the declared selection rule, robust to one lucky evaluation."""
+    vals, h = [e[key] for e in evals], width // 2
+    scores = [sum(vals[max(0, i - h):i + h + 1]) / len(vals[max(0, i - h):i + h + 1]) for i in range(len(vals))]
+    i = min(range(len(vals)), key=scores.__getitem__)
+    return evals[i]['step'], scores[i]
+
+
 # %% ../nbs/09_experiments.ipynb #c012
+CALIBRATION_LOGITS = 1 << 27      # logits kept to fit the temperature: the whole validation split at long-char
+
+def _product(sd: SelfDistilT) -> DecoderLM:
+    "The model a run delivers: the student, or the EMA teacher of an `ema-weights` run."
+    return sd.teacher.model if sd.distil_cfg.product == 'teacher' else sd.student
+
+def _load_run(model_cfg, distil_cfg, path) -> tuple:
+    "`(SelfDistilT, checkpoint)` of the weights in checkpoint `path`."
+    ckpt = load_checkpoint(path, keys=WEIGHTS_KEYS)
+    sd = SelfDistilT(model_cfg, distil_cfg)
+    sd.load_state_dict(ckpt['model'])
+    return sd, ckpt
+
+def _choose(summary, distil_cfg, train_cfg, scratch: Path) -> tuple:
+    "`(checkpoint path, selected, validation row)` under the run's selection rule: smoothed, best or last."
+    evals = _rows(summary.history, 'eval')
+    if train_cfg.keep_evals:
+        key = f'{distil_cfg.product}_val_loss'
+        step, score = smoothed_min(evals, key)
+        return (eval_checkpoint(scratch / 'checkpoints', step),
+                {'checkpoint': 'smoothed', 'rule': f'smoothed_min(width=3) of {key}', 'step': step, 'score': score},
+                next(r for r in evals if r['step'] == step))
+    if train_cfg.keep_best:
+        ckpt = load_checkpoint(summary.best['checkpoint'], keys=WEIGHTS_KEYS)
+        return (summary.best['checkpoint'], {'checkpoint': 'best', 'step': ckpt['step']},
+                next(r for r in evals if r['step'] == ckpt['step']))
+    return summary.checkpoint, {'checkpoint': 'last', 'step': train_cfg.max_steps}, summary.final
+
+def _calibration(model, data, kw: dict) -> dict:
+    "One temperature fitted on validation by NLL, and the test metrics through it (`07_evaluate`)."
+    per_batch = kw['batch_size'] * kw['seq_len'] * model.cfg.vocab_size
+    fit = fit_temperature(model, data['validation'], kw['seq_len'], kw['batch_size'],
+                          max_batches=max(1, CALIBRATION_LOGITS // per_batch))
+    test = evaluate(model, data['test'], **dict(kw, words=None), temperature=fit['temperature'])
+    return {'temperature': fit['temperature'], 'fit_tokens': fit['tokens'], 'val_nll_before': fit['nll_before'],
+            'val_nll_after': fit['nll_after'], 'test': {k: test[k] for k in ('loss', 'ppl', 'ece', 'accuracy')}}
+
+def _at_checkpoints(spec, summary, data, kw: dict, scratch: Path) -> dict:
+    "Test loss, perplexity and ECE of the delivered model at the raw-best and the last evaluation."
+    model_cfg, distil_cfg, train_cfg = spec.configs()
+    key = f'{distil_cfg.product}_val_loss'
+    evals = _rows(summary.history, 'eval')
+    out = {}
+    for name, row in [('best', min(evals, key=lambda r: r[key])), ('last', evals[-1])]:
+        sd, _ = _load_run(model_cfg, distil_cfg, eval_checkpoint(scratch / 'checkpoints', row['step']))
+        r = evaluate(_product(sd), data['test'], **dict(kw, words=None))
+        out[name] = {'step': row['step'], 'val_loss': row[key], 'test': {k: r[k] for k in ('loss', 'ppl', 'ece')}}
+    return out
+
+# %% ../nbs/09_experiments.ipynb #c012b
+def _test_metrics(sd: SelfDistilT, model_cfg, data, kw: dict) -> dict:
+    "Test metrics of the delivered model and the teacher, pruning at every k and strategy, and hidden-state ranks."
+    product = _product(sd)
+    L, sub = model_cfg.n_layer, dict(kw, words=None, max_batches=PRUNE_EVAL_BATCHES)
+    base_sub = evaluate(product, data['test'], **sub)['ppl']
+    pruning = [{'k': k, 'strategy': s, 'ppl': evaluate(product.prune(blocks_to_keep(L, k, s)), data['test'],
+                                                       **sub)['ppl']}
+               for s in PRUNE_STRATEGIES for k in range(1, L)]
+    for r in pruning: r['degradation_pct'] = 100 * (r['ppl'] / base_sub - 1)
+    x, _ = next(eval_batches(data['validation'], kw['seq_len'], 8))
+    return {
+        'product': sd.distil_cfg.product,
+        'student': evaluate(product, data['test'], **kw),
+        'teacher': evaluate(sd.teacher.model, data['test'], **kw) if sd.teacher is not None else None,
+        'prune_k': prune_k(L), 'prune_base_ppl': base_sub,
+        'prune_degradation_pct': next(r['degradation_pct'] for r in pruning
+                                      if r['k'] == prune_k(L) and r['strategy'] == 'every-other'),
+        'pruning': pruning, 'hidden_stats': hidden_stats(product, x)}
+
 def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False) -> dict:
     "Train, evaluate and save one run (skipped if its results file exists); returns its record."
     path = spec.path(results_dir)
@@ -139,58 +226,36 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     data = prepare_tokens(train_cfg.corpus, train_cfg.tokenizer, train_cfg.bpe_vocab_size, data_dir, cache_dir)
     if spec.test and 'test' not in data.splits:
         raise DataError(f"corpus {train_cfg.corpus!r} has no test split for run {spec.experiment}/{spec.filename}: "
-                        "use a corpus "
-                        "with one (e.g. tinyshakespeare-90-5-5) or a tuning run (test=False)")
+                        "use a corpus with one (e.g. tinyshakespeare-90-5-5) or a tuning run (test=False)")
+    kw = dict(seq_len=train_cfg.seq_len, batch_size=train_cfg.batch_size, words=data.words.get('test'))
     scratch = Path(tempfile.mkdtemp(prefix='selfdistil-run-'))
     try:
         summary = train(model_cfg, distil_cfg, train_cfg, out_dir=scratch, data=data, progress=progress)
-        chosen = summary.best['checkpoint'] if train_cfg.keep_best else summary.checkpoint
-        ckpt = load_checkpoint(chosen, keys=WEIGHTS_KEYS)
-        sd = SelfDistilT(model_cfg, distil_cfg)
-        sd.load_state_dict(ckpt['model'])
-        kept = spec.checkpoint_path(results_dir)               # git-ignored; a KD-only run's teacher is one of these
-        save_checkpoint(kept, {k: ckpt[k] for k in WEIGHTS_KEYS})
+        chosen, selected, validation = _choose(summary, distil_cfg, train_cfg, scratch)
+        sd, ckpt = _load_run(model_cfg, distil_cfg, chosen)
+        save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in WEIGHTS_KEYS})   # git-ignored
+        t0 = time.perf_counter()
+        extra = _at_checkpoints(spec, summary, data, kw, scratch) if spec.test and train_cfg.keep_evals else None
     finally: shutil.rmtree(scratch, ignore_errors=True)
     tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
     record = {
         'experiment': spec.experiment, 'label': spec.label, 'variant': spec.variant, 'seed': spec.seed,
-        'preset': spec.preset, 'overrides': list(spec.overrides), 'configs': configs_to_dict(model_cfg, distil_cfg,
-                                                                                             train_cfg),
+        'preset': spec.preset, 'overrides': list(spec.overrides),
+        'configs': configs_to_dict(model_cfg, distil_cfg, train_cfg),
         'git_commit': summary.git_commit, 'torch': summary.torch, 'threads': summary.threads,
         'environment': summary.environment,
         'train': {'steps': train_cfg.max_steps, 'tokens': tokens_per_step * train_cfg.max_steps,
-                  'train_s': summary.train_s,
-                  'wall_s': summary.wall_s, 'tokens_per_s': summary.tokens_per_s,
+                  'train_s': summary.train_s, 'wall_s': summary.wall_s, 'tokens_per_s': summary.tokens_per_s,
                   'flops': run_flops(model_cfg, distil_cfg, train_cfg.seq_len, tokens_per_step, train_cfg.max_steps)},
         'data': {f'{split}_tokens': len(tokens) for split, tokens in data.splits.items()},
-        'selected': {'checkpoint': 'best' if train_cfg.keep_best else 'last', 'step': ckpt['step']},
-        'validation': summary.final if not train_cfg.keep_best else
-                      next(r for r in summary.history if r['kind'] == 'eval' and r['step'] == ckpt['step']),
+        'selected': selected, 'validation': validation,
         'curves': {'eval': _rows(summary.history, 'eval'), 'train': _rows(summary.history, 'train')},
     }
-    if not spec.test:                                   # tuning runs never see the test split
-        record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
-        write_json(path, check_record(record, str(path)))
-        return record
-    kw = dict(seq_len=train_cfg.seq_len, batch_size=train_cfg.batch_size, words=data.words.get('test'))
-    t0 = time.perf_counter()
-    student = evaluate(sd.student, data['test'], **kw)
-    teacher = evaluate(sd.teacher.model, data['test'], **kw) if sd.teacher is not None else None
-    L, sub = model_cfg.n_layer, dict(kw, words=None, max_batches=PRUNE_EVAL_BATCHES)
-    base_sub = evaluate(sd.student, data['test'], **sub)['ppl']
-    pruning = [{'k': k, 'strategy': s, 'ppl': evaluate(sd.student.prune(blocks_to_keep(L, k, s)), data['test'],
-                                                       **sub)['ppl']}
-               for s in PRUNE_STRATEGIES for k in range(1, L)]
-    for r in pruning: r['degradation_pct'] = 100 * (r['ppl'] / base_sub - 1)
-    x, _ = next(eval_batches(data['validation'], train_cfg.seq_len, 8))
-    record.update({
-        'student': student, 'teacher': teacher,
-        'prune_k': prune_k(L), 'prune_base_ppl': base_sub,
-        'prune_degradation_pct': next(r['degradation_pct'] for r in pruning
-                                      if r['k'] == prune_k(L) and r['strategy'] == 'every-other'),
-        'pruning': pruning, 'hidden_stats': hidden_stats(sd.student, x),
-        'eval_s': time.perf_counter() - t0, 'finished': time.strftime('%Y-%m-%dT%H:%M:%S'),
-    })
+    if spec.test:                                      # tuning runs never see the test split
+        record.update(_test_metrics(sd, model_cfg, data, kw))
+        if extra is not None: record.update(checkpoints=extra, calibrated=_calibration(_product(sd), data, kw))
+        record['eval_s'] = time.perf_counter() - t0
+    record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
     write_json(path, check_record(record, str(path)))
     return record
 
@@ -228,6 +293,29 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
         specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
     return specs
 
+# %% ../nbs/09_experiments.ipynb #c017t
+def difference(a, b, paired: bool = False, confidence: float = 0.95) -> dict:
+    """Mean of `a` minus mean of `b`, its two-sided `confidence` interval and p-value: paired t by position (seed)
+    with `paired`, else Welch's t."""
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if paired and len(a) != len(b): raise ValueError(f"a paired difference needs as many runs on each side, got "
+                                                    f"{len(a)} and {len(b)}")
+    if min(len(a), len(b)) < 2: raise ValueError(f"a t interval needs at least two runs a side, got {len(a)} and "
+                                                 f"{len(b)}")
+    r = stats.ttest_rel(a, b) if paired else stats.ttest_ind(a, b, equal_var=False)
+    ci = r.confidence_interval(confidence)
+    return {'diff': sum(a) / len(a) - sum(b) / len(b), 'low': float(ci.low), 'high': float(ci.high),
+            'p': float(r.pvalue), 'df': float(r.df), 'n': (len(a), len(b)), 'test': 'paired t' if paired else 'Welch t'}
+
+def holm(pvalues) -> list[float]:
+    "Holm's step-down adjusted p-values, in the order given."
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
 # %% ../nbs/09_experiments.ipynb #c017b
 LONG_PRESET = 'long-char'
 LONG_GPT_LR_FACTORS = (0.5, 1, 1.5, 2)           # × the preset's learning rate (long-char: 1e-3 … 4e-3)
@@ -238,14 +326,6 @@ LONG_LENGTH_FRACS = (1 / 60, 1 / 15, 1 / 4)      # shorter runs of the gap-vs-le
 TEACHER_SEED = 100
 
 def _lr(lr: float) -> tuple: return (f'train.lr={lr}', f'train.min_lr={lr / 10}')
-
-def smoothed_min(evals: list[dict], key: str = 'student_val_loss', width: int = 3) -> tuple[int, float]:
-    """`(step, score)` of the evaluation whose validation loss, averaged with its neighbours (`width` evaluations
-    centred on it, fewer at the ends), is lowest: the declared selection rule, robust to one lucky evaluation."""
-    vals, h = [e[key] for e in evals], width // 2
-    scores = [sum(vals[max(0, i - h):i + h + 1]) / len(vals[max(0, i - h):i + h + 1]) for i in range(len(vals))]
-    i = min(range(len(vals)), key=scores.__getitem__)
-    return evals[i]['step'], scores[i]
 
 def _sweep_best(specs, results_dir):
     "The spec of the lowest smoothed validation minimum among finished `specs` (None while any is missing)."
@@ -263,7 +343,7 @@ def _staged(stages, results_dir) -> tuple:
     return specs, best
 
 def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
-    """`(specs, gpt_best, sd_best)`: the tuning runs of `LONG_SWEEP_STAGES` that can be named now, and each side's
+    """`(specs, gpt_best, sd_best)`: the tuning runs of the declared stages that can be named now, and each side's
     winner once all its stages are done (else None)."""
     S = lambda label, variant, ov: RunSpec('long-sweep', label, variant, 0, tuple(ov), preset, test=False)
     lr0 = preset_configs(preset)[2].lr
@@ -279,35 +359,58 @@ def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
                                                                                                  results_dir)
     return gpt_specs + sd_specs, gpt_best, sd_best
 
-def long_grid(results_dir='results', seeds=(0, 1, 2), preset: str = LONG_PRESET) -> list[RunSpec]:
-    "The runs of the `long` protocol that can be named now: the sweep, then (once it is done) the grid."
+LONG_FINAL = 'long-tuned'                         # results/long-tuned/<part>/: the grid after the declared sweep
+LONG_MAIN_SEEDS, LONG_MAX_SEEDS, LONG_TARGET_HALF_WIDTH = 5, 10, 0.1   # more seeds while the ppl interval is wider
+LONG_TEACHER_SEEDS = (TEACHER_SEED, TEACHER_SEED + 1)  # two KD-only teachers; students alternate between them
+LONG_SEEDS = (0, 1, 2)                           # baselines, ablations, lengths
+LONG_FREEZING = {'early': ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25'),
+                 'aggressive': ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5'),
+                 'late': ('distil.freeze_milestones=0.5,0.7,0.9', 'distil.freeze_fracs=0.1,0.2,0.3')}
+
+def _main_seeds(results_dir, part: str, labels=('gpt-base', 'selfdistil-t')) -> range:
+    """Seeds of the headline pair: `LONG_MAIN_SEEDS`, then one more at a time (up to `LONG_MAX_SEEDS`) while the 95 %
+    interval of their paired test-perplexity difference is wider than ±`LONG_TARGET_HALF_WIDTH`."""
+    n = LONG_MAIN_SEEDS
+    while n < LONG_MAX_SEEDS:
+        paths = [[Path(results_dir) / part / f'{v}-s{s}.json' for s in range(n)] for v in labels]
+        if not all(p.exists() for ps in paths for p in ps): break
+        a, b = ([json.loads(p.read_text())['student']['ppl'] for p in ps] for ps in paths)
+        d = difference(a, b, paired=True)
+        if (d['high'] - d['low']) / 2 <= LONG_TARGET_HALF_WIDTH: break
+        n += 1
+    return range(n)
+
+def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET) -> list[RunSpec]:
+    """The runs of the `long` protocol that can be named now: the declared sweep, then (once both sides' winners are
+    known) the final grid under `long-tuned/`, most decisive first, every run with the smoothed selection rule."""
     specs, gpt_best, sd_best = long_sweep(results_dir, preset)
     if gpt_best is None or sd_best is None: return specs
-    teacher = RunSpec('long-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, gpt_best.overrides, preset)
-    kd = sd_best.overrides + (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
-    tuned = lambda v: kd if v == 'kd-only' else gpt_best.overrides if v == 'gpt-base' else sd_best.overrides
-    specs.append(teacher)
-    steps, warmup = preset_configs(preset)[2].max_steps, preset_configs(preset)[2].warmup_steps
-    length = lambda n: (f'train.max_steps={n}',
-                        f'train.warmup_steps={max(1, round(n * warmup / steps))}')   # warm-up in proportion
-    for seed in seeds:
-        specs += [RunSpec('long-main', v, v, seed, tuned(v), preset) for v in MAIN_VARIANTS]
-        specs.append(RunSpec('long-align', 'identity-predictor', 'selfdistil-t', seed,
-                             sd_best.overrides + ('distil.use_predictor=false',), preset))
-        if seed < 2:
-            specs += [RunSpec('long-length', f'{v}-steps{n}', v, seed, tuned(v) + length(n), preset)
-                      for n in (round(f * steps) for f in LONG_LENGTH_FRACS) for v in ('gpt-base', 'selfdistil-t',
-                                                                                       'kd-only')]
-    specs += [RunSpec('long-freezing', name, 'selfdistil-t', 0, sd_best.overrides + ov, preset) for name, ov in [
-        ('early', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25')),
-        ('aggressive', ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5')),
-        ('late', ('distil.freeze_milestones=0.5,0.7,0.9', 'distil.freeze_fracs=0.1,0.2,0.3'))]]
-    if not teacher.path(results_dir).exists():      # KD-only runs need the teacher's checkpoint: named once trained
-        specs = [s for s in specs if s.variant != 'kd-only']
-    fm = flop_matched_steps(preset, 'selfdistil-t', sd_best.overrides)
-    specs.append(RunSpec('long-flop-matched', 'gpt-base-flop-matched', 'gpt-base', seeds[0],
-                         gpt_best.overrides + (f'train.max_steps={fm}',), preset))
-    return specs
+    R = lambda part, label, variant, seed, ov: RunSpec(f'{LONG_FINAL}/{part}', label, variant, seed,
+                                                       tuple(ov) + ('train.keep_evals=true',), preset)
+    gpt, sd = gpt_best.overrides, sd_best.overrides
+    m, d, t = preset_configs(preset, 'selfdistil-t', list(sd))
+    window_frac = 1 / ((1 - d.ema_decay) * t.max_steps)      # τ's averaging window as a fraction of the run
+    tau_for = lambda n: (f'distil.ema_decay={1 - 1 / (window_frac * n):.6g}',)
+    teachers = [R('teacher', 'gpt-base', 'gpt-base', s, gpt) for s in LONG_TEACHER_SEEDS]
+    kd = lambda seed: sd + (f'distil.teacher_checkpoint={teachers[seed % 2].checkpoint_path(results_dir)}',)
+    tuned = {'gpt-base': gpt, 'ema-weights': gpt + (f'distil.ema_decay={d.ema_decay}',)}
+    over = lambda v, seed: kd(seed) if v == 'kd-only' else tuned.get(v, sd)
+    length = lambda n: (f'train.max_steps={n}', f'train.warmup_steps={max(1, round(n * t.warmup_steps / t.max_steps))}')
+    specs += [R('main', v, v, s, over(v, s)) for s in _main_seeds(results_dir, f'{LONG_FINAL}/main')
+              for v in ('gpt-base', 'selfdistil-t')]
+    specs += teachers
+    specs += [R('baselines', v, v, s, over(v, s)) for s in seeds for v in ('ema-weights', 'kd-only', 'ema-only')]
+    specs += [R('ablations', v, v, s, sd) for s in seeds for v in ABLATIONS]
+    specs += [R('ablations', 'identity-predictor', 'selfdistil-t', s, sd + ('distil.use_predictor=false',))
+              for s in seeds]
+    specs += [R('budget', f'{v}-steps{2 * t.max_steps}', v, s, over(v, s) + (f'train.max_steps={2 * t.max_steps}',))
+              for s in seeds[:2] for v in ('gpt-base', 'selfdistil-t')]
+    specs += [R('length', f'{v}-steps{n}', v, s, over(v, s) + length(n) + (tau_for(n) if v == 'selfdistil-t' else ()))
+              for s in seeds for n in (round(f * t.max_steps) for f in LONG_LENGTH_FRACS)
+              for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
+    specs += [R('freezing', name, 'selfdistil-t', 0, sd + ov) for name, ov in LONG_FREEZING.items()]
+    return [s for s in specs if s.variant != 'kd-only'         # a KD-only run is named once its teacher is trained
+            or teachers[s.seed % 2].path(results_dir).exists()]
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
     """A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then GPT-Base, KD-only, EMA-only,

@@ -74,7 +74,7 @@ class SelfDistilT(nn.Module):
         logits, s_hiddens = self.student(idx, return_hidden=True, frozen_depth=depth, keep=keep,
                                          train_embedding=not dc.freeze_embedding)
         lm, kd, align = None, logits.new_zeros((), dtype=torch.float32), logits.new_zeros((), dtype=torch.float32)
-        if self.teacher is not None:
+        if self.teacher is not None and dc.runs_teacher:      # (an `ema-weights` teacher is only averaged)
             prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
             t_logits, t_hiddens = self.teacher(idx, return_hidden=True,
                                                prefix=prefix)  # no grad, eval mode, no LayerDrop

@@ -14,9 +14,9 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict, has_cxx_compiler
-from selfdistil_nb.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
-    config_mismatches, git_commit, load_checkpoint, rng_state, run_environment, save_checkpoint, set_rng_state,
-    write_json)
+from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
+    config_mismatches, git_commit, load_checkpoint, rng_state, run_environment,
+    save_checkpoint, set_rng_state, write_json)
 from .distributed import dist_setup, gather, mean_over_ranks, wrap_ddp
 from .data import TokenData, check_data, get_batch, prepare_tokens
 from .evaluate import evaluate, generate
@@ -24,7 +24,8 @@ from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
-__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks', 'TrainSummary', 'train']
+__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks', 'TrainSummary',
+           'eval_checkpoint', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
 def make_optimizer(sd: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
@@ -134,6 +135,7 @@ class _Run:
     best_path: Path | None
     best: dict
     keep_best: bool = False
+    evals_dir: Path | None = None   # with TrainConfig.keep_evals: where every evaluation's weights go
 
 def _save_run(run: _Run, step: int) -> Path | None:
     "The resumable checkpoint at `step` (every rank calls it: random states are gathered; rank 0 writes)."
@@ -146,6 +148,10 @@ def _save_run(run: _Run, step: int) -> Path | None:
     if run.world > 1: torch.distributed.barrier()
     return path or run.ckpt_path
 
+def eval_checkpoint(checkpoints_dir, step: int) -> Path:
+    "Where a `keep_evals` run keeps the weights of its evaluation at `step`."
+    return Path(checkpoints_dir) / f'eval-{step:07d}.pt'
+
 def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt, log, **eval_kw) -> dict:
     "Validation loss and perplexity of student and teacher at `step` (rank 0), logged; keeps the best checkpoint."
     row = {'step': step, 'kind': 'eval', 'frozen': int(run.sd.frozen)}
@@ -156,6 +162,9 @@ def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt
             raise TrainingDiverged(f"non-finite {name} validation loss at step {step}; "
                                    f"the last good checkpoint is {last_ckpt}")
     log(**row)
+    if run.evals_dir:
+        save_checkpoint(eval_checkpoint(run.evals_dir, step), {'format': CHECKPOINT_FORMAT, 'step': step,
+                                                               'configs': run.configs, 'model': run.sd.state_dict()})
     if run.keep_best and row['student_val_loss'] < run.best['student_val_loss']:
         run.best.update(step=step, student_val_loss=row['student_val_loss'])
         if run.best_path:
@@ -209,7 +218,8 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
                layerdrop_gen=layerdrop_gen, configs=configs, world=world, is_main=is_main,
                ckpt_path=out / 'checkpoints' / 'last.pt' if out else None,
                best_path=out / 'checkpoints' / 'best.pt' if out and tc.keep_best else None,
-               best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best)
+               best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best,
+               evals_dir=out / 'checkpoints' if out and tc.keep_evals else None)
     start, last_ckpt = 0, None
     if resume:
         sd.load_state_dict(ckpt['model'])        # re-applies the frozen depth first
