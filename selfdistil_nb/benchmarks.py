@@ -17,15 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 import torch
 from .evaluate import step_flops_per_token
-from .losses import alignment_loss
+import torch.nn.functional as F
+from .losses import alignment_loss, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
 from .config import preset_configs, variant_config
 from .cli import tune_cpu_allocator
 from .train import compile_blocks, make_optimizer, train_step
 
 # %% auto #0
-__all__ = ['BEFORE', 'FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
-           'freezing_benchmark', 'bench_cli']
+__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'FREEZING_SCHEDULES', 'matmul_peak',
+           'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model', 'fused_benchmark',
+           'loss_benchmark', 'fused_targets', 'format_fused', 'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -46,9 +48,10 @@ def _sync(device):
 # %% ../nbs/11_benchmarks.ipynb #c008
 BEFORE = 'gpt-base (before: eager, foreach AdamW)'    # GPT-Base as the step ran before compile and fused AdamW
 
-def _cases(preset: str, device, only: tuple | None = None) -> dict:
-    "The benchmark's training steps (`only`: build just these), each with its own model and optimizer."
-    m, d, t = preset_configs(preset)
+def _cases(preset: str, device, only: tuple | None = None, overrides: tuple = (), fused: bool = True) -> dict:
+    """The benchmark's training steps (`only`: build just these), each with its own model and optimizer; `fused`:
+    the heads inside the loss (else full logits first)."""
+    m, d, t = preset_configs(preset, overrides=list(overrides))
     L = m.n_layer
     full = variant_config('selfdistil-t', d)
     cases = {BEFORE: (variant_config('gpt-base', d), 0),
@@ -63,6 +66,7 @@ def _cases(preset: str, device, only: tuple | None = None) -> dict:
         torch.manual_seed(0)
         sd = SelfDistilT(m, replace(dc, align_ramp=0.0)).to(device).train()   # every layer aligned: the costly case
         sd.freeze_(depth)
+        sd.fused_head = fused
         before = name == BEFORE
         if t.compile and not before: compile_blocks(sd)        # as `train` runs the preset
         opt = make_optimizer(sd, replace(t, device=str(device)), fused=not before)
@@ -182,7 +186,7 @@ def _rss_mb() -> float:
         import resource
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
+def _memory_probe(preset: str, case: str, device: str, steps: int = 3, overrides: tuple = (), fused: bool = True):
     """Run `steps` steps of `case`; print peak memory in MB (CPU: RSS sampled every ms, above the RSS before the model
     existed)."""
     import threading
@@ -198,8 +202,8 @@ def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
             time.sleep(0.001)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    c = _cases(preset, device, only=(case,))[case]          # this case's model alone counts
-    m, _, t = preset_configs(preset)
+    c = _cases(preset, device, (case,), overrides, fused)[case]   # this case's model alone counts
+    m, _, t = preset_configs(preset, overrides=list(overrides))
     if torch.device(device).type == 'cuda': torch.cuda.reset_peak_memory_stats()
     for _ in range(steps):
         xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1)).to(device)
@@ -209,9 +213,11 @@ def _memory_probe(preset: str, case: str, device: str, steps: int = 3):
     if torch.device(device).type == 'cuda': print(torch.cuda.max_memory_allocated() / 2 ** 20)
     else: print(max(peak[0], _rss_mb()) - before)
 
-def peak_memory_mb(preset: str, case: str, device='cpu') -> float:
+def peak_memory_mb(preset: str, case: str, device='cpu', overrides: tuple = (), fused: bool = True,
+                   steps: int = 3) -> float:
     "Peak memory (MB) of a few training steps of `case`, measured in a subprocess."
-    code = f"from selfdistil_nb.benchmarks import _memory_probe; _memory_probe({preset!r}, {case!r}, {str(device)!r})"
+    code = ("from selfdistil_nb.benchmarks import _memory_probe; "
+            f"_memory_probe({preset!r}, {case!r}, {str(device)!r}, {steps}, {tuple(overrides)!r}, {fused})")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     return float(r.stdout.strip().splitlines()[-1])
 
@@ -266,6 +272,140 @@ def format_table(r: dict) -> str:
         unclear = ci is not None and ci[0] <= lim <= ci[1]       # the limit inside the interval: not a clear result
         interval = f", 95 % CI {ci[0]:.3f}–{ci[1]:.3f}{': unclear' if unclear else ''}" if ci else ''
         lines.append(f"{'met ' if ok else 'MISS'} {name}: {v:.3f}{interval} (target {lim}{bound})")
+    return '\n'.join(lines)
+
+# %% ../nbs/11_benchmarks.ipynb #fz02
+FUSED_CASES = ('gpt-base', 'selfdistil-t (no LayerDrop)')
+SHAPES_110M = ('wt103-110m', ('train.device=cpu', 'train.batch_size=2', 'train.seq_len=1024', 'train.compile=false'))
+ACTIVATIONS_PER_BLOCK = 18   # fp32 values saved per token and channel by a block's backward (qkv 3, attention 2, MLP 8+…)
+
+def step_memory_model(model_cfg, distil_cfg, tokens: int, fused: bool) -> dict:
+    "Rough MB of an fp32 training step's parts: weights, gradients, AdamW state, teacher, activations, logits."
+    L, C, V, F = model_cfg.n_layer, model_cfg.d_model, model_cfg.vocab_size, model_cfg.ff_width
+    biases = L * (7 * C + F) + C if model_cfg.bias else 0                     # Linear and LayerNorm biases
+    student = V * C + L * (4 * C * C + 2 * C * F + 2 * C) + C + biases        # tied head: the embedding once
+    pred = 2 * L * (C * C + C) if distil_cfg.uses_predictors else 0
+    teacher = student if distil_cfg.needs_teacher else 0
+    runs = distil_cfg.runs_teacher
+    acts = tokens * C * (L * ACTIVATIONS_PER_BLOCK + (L + 1 if runs else 0) + (3 * L if pred else 0))
+    chunk = max(1, (1 << 22) // V)
+    logits = (6 * min(chunk, tokens) * V + V * C + tokens * C) if fused else (3 + runs) * tokens * V
+    mb = lambda n: 4 * n / 2 ** 20
+    parts = {'weights': mb(student + pred), 'gradients': mb(student + pred), 'AdamW state': mb(2 * (student + pred)),
+             'teacher weights': mb(teacher), 'activations': mb(acts), 'logits': mb(logits)}
+    return dict(parts, total=sum(parts.values()))
+
+def _case_name(name: str, fused: bool) -> str: return f"{name} ({'fused' if fused else 'full logits'})"
+
+def fused_benchmark(preset: str = 'wt2-cpu', overrides: tuple = (), device='cpu', repeats: int = 10,
+                    warmup: int = 2, memory: bool = True, memory_steps: int = 3) -> dict:
+    """Peak memory and step time of GPT-Base and SelfDistil-T with the heads fused into the loss against the
+    full-logits path, in one run; with the memory model of each step."""
+    device = torch.device(device)
+    m, d, t = preset_configs(preset, overrides=list(overrides))
+    cases = {_case_name(n, f): c for f in (True, False) for n, c in _cases(preset, device, FUSED_CASES, overrides,
+                                                                             f).items()}
+    g, order = torch.Generator().manual_seed(0), random.Random(0)
+    times = {k: [] for k in cases}
+    for i in range(warmup + repeats):
+        for k in order.sample(list(cases), len(cases)):
+            xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+            _sync(device)
+            t0 = time.perf_counter()
+            _step(cases[k], xy[:, :-1], xy[:, 1:])
+            _sync(device)
+            if i >= warmup: times[k].append(time.perf_counter() - t0)
+    per_round = {n: [a / b for a, b in zip(times[_case_name(n, True)], times[_case_name(n, False)])]
+                 for n in FUSED_CASES}
+    r = {'preset': preset, 'overrides': list(overrides), 'device': str(device), 'torch': torch.__version__,
+         'threads': torch.get_num_threads(), 'repeats': repeats, 'tokens_per_step': t.batch_size * t.seq_len,
+         'median_s': {k: statistics.median(v) for k, v in times.items()},
+         'fused / full time': {n: statistics.median(v) for n, v in per_round.items()},
+         'fused / full time ci': {n: _median_ci(v) for n, v in per_round.items()},
+         'memory_model_mb': {k: step_memory_model(m, c['distil'], t.batch_size * t.seq_len, k.endswith('(fused)'))
+                             for k, c in cases.items()}}
+    del cases
+    if memory: r['peak_memory_mb'] = {_case_name(n, f): peak_memory_mb(preset, n, device, overrides, f, memory_steps)
+                                      for n in FUSED_CASES for f in (True, False)}
+    return r
+
+# %% ../nbs/11_benchmarks.ipynb #fz04
+LOSS_SIZES = ((2048, 8192), (4096, 32768), (8192, 50304))
+
+def _plain_lm_kd(h, w, y, h_t, w_t, T: float = 2.0):
+    "LM cross-entropy + T² · KL(p_T ‖ p_S) with PyTorch's functions on full logits."
+    s, t = h @ w.T, h_t @ w_t.T                                                    # (N, V) each
+    kd = F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True, reduction='batchmean')
+    return F.cross_entropy(s, y) + T ** 2 * kd
+
+def _loss_probe(n: int, v: int, method: str, repeats: int, c: int = 768):
+    "Print the peak RSS increase (MB) and the median seconds of forward + backward of one loss (`fused`/`plain`)."
+    import threading
+    tune_cpu_allocator()
+    g = torch.Generator().manual_seed(0)
+    h, w = torch.randn(n, c, generator=g).requires_grad_(), (torch.randn(v, c, generator=g) * 0.02).requires_grad_()
+    h_t, w_t, y = torch.randn(n, c, generator=g), torch.randn(v, c, generator=g) * 0.02, torch.randint(0, v, (n,))
+    before, peak, stop = _rss_mb(), [0.0], threading.Event()
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.001)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        loss = fused_lm_kd_loss(h, w, y, h_t, w_t)[0] if method == 'fused' else _plain_lm_kd(h, w, y, h_t, w_t)
+        loss.backward()
+        times.append(time.perf_counter() - t0)
+        h.grad = w.grad = None
+    stop.set()
+    sampler.join()
+    print(max(peak[0], _rss_mb()) - before, statistics.median(times))
+
+def loss_benchmark(sizes=LOSS_SIZES, repeats: int = 3) -> list[dict]:
+    "Peak memory and time of the fused loss against PyTorch's functions on full logits, at every `(N, V)`."
+    rows = []
+    for n, v in sizes:
+        row = {'N': n, 'V': v}
+        for method in ('plain', 'fused'):
+            code = f"from selfdistil_nb.benchmarks import _loss_probe; _loss_probe({n}, {v}, {method!r}, {repeats})"
+            out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+            row[f'{method} MB'], row[f'{method} s'] = map(float, out.stdout.split()[-2:])
+        row['memory fused / plain'], row['time fused / plain'] = (row['fused MB'] / row['plain MB'],
+                                                                  row['fused s'] / row['plain s'])
+        rows.append(row)
+    return rows
+
+# %% ../nbs/11_benchmarks.ipynb #fz08
+def fused_targets(r: dict, r110: dict | None) -> list[tuple]:
+    "`(target, measured, limit, met)` of the fused-loss targets, from a preset's run and the 110M shapes' run."
+    mem, (g, s) = r['peak_memory_mb'], [_case_name(n, True) for n in FUSED_CASES]
+    out = [('SelfDistil-T / GPT-Base peak memory (fused)', mem[s] / mem[g], 1.05, mem[s] / mem[g] <= 1.05)]
+    med = r['fused / full time']['selfdistil-t (no LayerDrop)']          # its interval: `format_fused`
+    out.append(('SelfDistil-T step fused / full logits', med, 1.00, med <= 1.00))
+    if r110:
+        m = r110['peak_memory_mb']
+        extra, teacher = m[s] - m[g], r110['memory_model_mb'][s]['teacher weights']
+        out.append(('110M: SelfDistil-T − GPT-Base memory / (teacher weights × 1.1)', extra / (1.1 * teacher), 1.0,
+                    extra <= 1.1 * teacher))
+        for n in FUSED_CASES:
+            ratio = m[_case_name(n, True)] / m[_case_name(n, False)]
+            out.append((f'110M: {n} peak memory fused / full logits', ratio, 0.70, ratio <= 0.70))
+    return out
+
+def format_fused(r: dict) -> str:
+    "One `fused_benchmark` run as a table: measured peak memory and its model, step time, fused/full ratio and CI."
+    lines = [f"{r['preset']} {' '.join(r['overrides'])} ({r['tokens_per_step']} tokens/step, {r['threads']} threads, "
+             f"{r['repeats']} interleaved rounds)",
+             f"{'case':44s} {'peak MB':>8s} {'model MB':>9s} {'logits MB':>10s} {'median s':>9s}"]
+    for k in r['median_s']:
+        mm = r['memory_model_mb'][k]
+        lines.append(f"{k:44s} {r.get('peak_memory_mb', {}).get(k, float('nan')):8.0f} {mm['total']:9.0f} "
+                     f"{mm['logits']:10.0f} {r['median_s'][k]:9.3f}")
+    for n, v in r['fused / full time'].items():
+        lo, hi = r['fused / full time ci'][n]
+        lines.append(f"{n}: step time fused / full logits {v:.3f} (95 % CI {lo:.3f}–{hi:.3f})")
     return '\n'.join(lines)
 
 # %% ../nbs/11_benchmarks.ipynb #c014b
@@ -326,8 +466,25 @@ def bench_cli(argv: list | None = None):
     p.add_argument('--no-memory', action='store_true')
     p.add_argument('--out', default='results/bench', help="folder for the JSON result")
     p.add_argument('--freezing', action='store_true', help="time and FLOPs of the freezing schedules instead")
+    p.add_argument('--fused', action='store_true', help="heads fused into the loss against full logits, at the "
+                   "preset and at the 110M shapes, and the loss alone (with --preset wt2-cpu)")
     a = p.parse_args(argv)
     tune_cpu_allocator()                      # as `selfdistil_train` runs
+    if a.fused:
+        r = {'preset': fused_benchmark(a.preset, (), a.device, a.repeats),
+             '110m': fused_benchmark(*SHAPES_110M, a.device, repeats=2, warmup=1, memory_steps=2),
+             'loss': loss_benchmark()}
+        print(format_fused(r['preset']) + '\n\n' + format_fused(r['110m']))
+        for row in r['loss']:
+            print(f"loss N={row['N']} V={row['V']}: plain {row['plain MB']:.0f} MB {row['plain s']:.3f} s, fused "
+                  f"{row['fused MB']:.0f} MB {row['fused s']:.3f} s")
+        for name, value, limit, met in fused_targets(r['preset'], r['110m']):
+            print(f"{'met ' if met else 'MISS'} {name}: {value:.3f} (target {limit})")
+        path = Path(a.out) / f"fused-{a.preset}-{torch.device(a.device).type}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r, indent=1))
+        print(f"wrote {path}")
+        return
     if a.freezing:
         r = freezing_benchmark(a.preset, a.device, a.repeats)
         for name, s in r['schedules'].items():

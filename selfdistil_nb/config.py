@@ -178,6 +178,7 @@ class TrainConfig:
     seed: int = 1337
     compile: bool = False         # torch.compile the student and teacher
     keep_best: bool = False       # also keep the checkpoint of the lowest validation loss (checkpoints/best.pt)
+    fused_loss: bool = True       # the output head inside the LM + KD loss, chunk by chunk: no [tokens, vocab] logits
     keep_evals: bool = False      # keep the weights of every evaluation (checkpoints/eval-<step>.pt) for selection
     train_frac: float = 1.0       # train on this leading fraction of the training split (a data-constrained regime)
     device: str = 'cpu'

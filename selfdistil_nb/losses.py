@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['lm_loss', 'kd_loss', 'lm_kd_loss', 'Predictor', 'layer_map', 'alignment_loss']
+__all__ = ['lm_loss', 'kd_loss', 'lm_kd_loss', 'fused_lm_kd_loss', 'Predictor', 'layer_map', 'alignment_loss']
 
 # %% ../nbs/03_losses.ipynb #c006
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
@@ -108,6 +108,72 @@ def lm_kd_loss(student_logits: torch.Tensor, targets: torch.Tensor, teacher_logi
     """`(lm_loss(student_logits, targets), kd_loss(student_logits, teacher_logits, temperature))` in one pass;
     `compiled`: the chunk kernels through `torch.compile` (needs a C++ compiler on CPU)."""
     return _LMKDLoss.apply(student_logits, targets, teacher_logits.detach(), temperature, chunk, compiled)
+
+# %% ../nbs/03_losses.ipynb #g002
+def _lm_chunk(s, y):
+    "One chunk without a teacher: summed LM cross-entropy and the rows' log-normalisers `[1, n]`."
+    s = s.to(torch.promote_types(s.dtype, torch.float32))
+    lse = torch.logsumexp(s, -1)
+    return (lse - s.gather(1, y[:, None]).squeeze(1)).sum(), lse[None]
+
+def _lm_chunk_grad(s, y, lse, a):
+    "`a · d lm/ds` = `a (p_S − onehot(y))` from the saved log-normaliser."
+    s = s.to(torch.promote_types(s.dtype, torch.float32))
+    hit = torch.arange(s.shape[1], device=s.device)[None, :] == y[:, None]
+    return ((s - lse[0, :, None]).exp() - hit.to(s.dtype)) * a
+
+class _FusedHeadLoss(torch.autograd.Function):
+    """`(total, lm, kd)` from hidden states and head weights, chunk by chunk; the gradients of `total` with respect to
+    the student's states and head weight are made in forward, so no `[tokens, vocab]` tensor outlives its chunk."""
+    @staticmethod
+    def forward(ctx, h, w, y, h_t, w_t, temperature, kd_weight, chunk, compiled):
+        n, T = h.shape[0], temperature
+        grads = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        grad_h = torch.zeros_like(h) if grads else None
+        grad_w = torch.zeros_like(w, dtype=torch.promote_types(w.dtype, torch.float32)) if grads else None
+        lm, kd = h.new_zeros((), dtype=torch.float32), h.new_zeros((), dtype=torch.float32)
+        for i in range(0, n, chunk):
+            hc, yc = h[i:i + chunk], y[i:i + chunk]
+            s = hc @ w.T                                                                   # (n_c, V)
+            if h_t is None:
+                lm_c, lse = _kernel(_lm_chunk, compiled)(s, yc)
+                g = _kernel(_lm_chunk_grad, compiled)(s, yc, lse, 1 / n) if grads else None
+            else:
+                t = h_t[i:i + chunk] @ w_t.T                                               # (n_c, V)
+                lm_c, kd_c, lse = _kernel(_lm_kd_chunk, compiled)(s, t, yc, T)
+                kd = kd + kd_c
+                g = _kernel(_lm_kd_chunk_grad, compiled)(s, t, yc, lse, 1 / n, kd_weight * T / n, T) if grads else None
+            lm = lm + lm_c
+            if grads:
+                grad_h[i:i + chunk] = g.to(w.dtype) @ w                                     # (n_c, C)
+                grad_w += g.T.to(hc.dtype) @ hc                                            # (V, C)
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.dtypes = h.dtype, w.dtype
+        lm, kd = lm / n, kd * T ** 2 / n
+        total = lm + kd_weight * kd
+        ctx.mark_non_differentiable(lm, kd)
+        return total, lm, kd
+
+    @staticmethod
+    def backward(ctx, grad_total, _lm, _kd):
+        grad_h, grad_w = ctx.saved_tensors
+        return ((grad_h * grad_total).to(ctx.dtypes[0]), (grad_w * grad_total).to(ctx.dtypes[1]),
+                None, None, None, None, None, None, None)
+
+def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.Tensor,
+                     teacher_h: torch.Tensor | None = None,       # the teacher's final states (None: no KD term)
+                     teacher_head_weight: torch.Tensor | None = None,
+                     temperature: float = 2.0, kd_weight: float = 1.0,
+                     chunk: int | None = None,                    # tokens per chunk (default: 4M logits a chunk)
+                     compiled: bool = False) -> tuple:
+    """`(total, lm, kd)`: total = LM cross-entropy + `kd_weight` · T² · KL(p_T ‖ p_S), from the final normed states
+    `[..., C]` and head weights `[V, C]`, never materialising the logits; `lm` and `kd` are detached values."""
+    V, C = head_weight.shape
+    chunk = chunk or max(1, (1 << 22) // V)
+    h2, y = h.reshape(-1, C), targets.reshape(-1)
+    if teacher_h is None: return _FusedHeadLoss.apply(h2, head_weight, y, None, None, temperature, 0.0, chunk, compiled)
+    return _FusedHeadLoss.apply(h2, head_weight, y, teacher_h.detach().reshape(-1, C), teacher_head_weight.detach(),
+                                temperature, kd_weight, chunk, compiled)
 
 # %% ../nbs/03_losses.ipynb #c022
 class Predictor(nn.Module):

@@ -126,7 +126,8 @@ class DecoderLM(nn.Module):
         return self
 
     def forward(self, idx, return_hidden: bool = False, frozen_depth: int = 0, keep: list | None = None,
-                prefix: list | None = None, train_embedding: bool = False):
+                prefix: list | None = None, train_embedding: bool = False,
+                head: bool = True):          # False: the final normed states instead of logits (a fused loss)
         B, T = idx.shape
         if T > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {T} exceeds ModelConfig.max_seq_len={self.cfg.max_seq_len}")
@@ -148,8 +149,8 @@ class DecoderLM(nn.Module):
             elif keep[l]:
                 x = self.blocks[l](x, cos, sin)
             hiddens.append(x)
-        logits = self.head(self.ln_f(x))                                 # (B, T, V)
-        return (logits, hiddens) if return_hidden else logits
+        out = self.head(self.ln_f(x)) if head else self.ln_f(x)          # (B, T, V) logits, or (B, T, C)
+        return (out, hiddens) if return_hidden else out
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """As `nn.Module.load_state_dict`, refusing untied weights for a tied model (one of the two would be lost

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 from .config import DistilConfig, ModelConfig
-from .losses import Predictor, alignment_loss, lm_kd_loss, lm_loss
+from .losses import Predictor, alignment_loss, fused_lm_kd_loss, lm_kd_loss, lm_loss
 from .model import DecoderLM, layerdrop_mask, model_from_state
 from .schedules import align_start, ema_decay, frozen_depth
 from .teacher import EMATeacher
@@ -52,6 +52,7 @@ class SelfDistilT(nn.Module):
         self.register_buffer('frozen', torch.zeros((), dtype=torch.long))  # frozen depth, saved with the state
         self.layerdrop_generator = None  # set to share LayerDrop decisions across processes (DDP)
         self.compile_losses = False      # the loss kernels through torch.compile (`compile_blocks` sets it)
+        self.fused_head = True           # heads inside the loss (`fused_lm_kd_loss`); False: full logits first
 
     @property
     def n_layer(self) -> int: return self.model_cfg.n_layer
@@ -68,24 +69,30 @@ class SelfDistilT(nn.Module):
 
     def forward(self, idx, targets, step: int = 0, total_steps: int = 1) -> dict:
         "Loss terms on one batch: `total` (to backpropagate) and the detached `lm`, `kd`, `align`."
-        dc, depth = self.distil_cfg, int(self.frozen)
+        dc, depth, fused = self.distil_cfg, int(self.frozen), self.fused_head
         p = self.student.cfg.layerdrop_p if self.training else 0.0
         keep = layerdrop_mask(self.n_layer, p, self.layerdrop_generator)    # one decision per block, also for alignment
-        logits, s_hiddens = self.student(idx, return_hidden=True, frozen_depth=depth, keep=keep,
-                                         train_embedding=not dc.freeze_embedding)
-        lm, kd, align = None, logits.new_zeros((), dtype=torch.float32), logits.new_zeros((), dtype=torch.float32)
+        out, s_hiddens = self.student(idx, return_hidden=True, frozen_depth=depth, keep=keep,
+                                      train_embedding=not dc.freeze_embedding, head=not fused)  # logits or states
+        t_out, align = None, out.new_zeros((), dtype=torch.float32)
         if self.teacher is not None and dc.runs_teacher:      # (an `ema-weights` teacher is only averaged)
             prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
-            t_logits, t_hiddens = self.teacher(idx, return_hidden=True,
-                                               prefix=prefix)  # no grad, eval mode, no LayerDrop
-            if dc.use_kd:                                                   # one pass over the logits
-                lm, kd = lm_kd_loss(logits, targets, t_logits, dc.kd_temperature, compiled=self.compile_losses)
+            t_out, t_hiddens = self.teacher(idx, return_hidden=True, prefix=prefix,
+                                            head=not fused)  # no grad, eval mode, no LayerDrop
             if self.predictors is not None:
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)
                 layers = [l for l in range(first, self.n_layer) if keep[l]]   # a skipped block has no state to align
                 align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers, compiled=self.compile_losses)
-        if lm is None: lm = lm_loss(logits, targets)
-        total = lm + dc.lambda_kd * kd + dc.lambda_sd * align
+        kd_on = dc.use_kd and t_out is not None
+        if fused:                                   # the heads run inside the loss, a chunk of tokens at a time
+            logit_terms, lm, kd = fused_lm_kd_loss(out, self.student.head.weight, targets, t_out if kd_on else None,
+                                                   self.teacher.model.head.weight if kd_on else None,
+                                                   dc.kd_temperature, dc.lambda_kd, compiled=self.compile_losses)
+        else:
+            lm, kd = (lm_kd_loss(out, targets, t_out, dc.kd_temperature, compiled=self.compile_losses) if kd_on
+                      else (lm_loss(out, targets), out.new_zeros((), dtype=torch.float32)))
+            logit_terms = lm + dc.lambda_kd * kd
+        total = logit_terms + dc.lambda_sd * align
         return {'total': total, 'lm': lm.detach(), 'kd': kd.detach(), 'align': align.detach()}
 
     @torch.no_grad()

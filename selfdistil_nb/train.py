@@ -211,6 +211,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     sd = SelfDistilT(model_cfg, distil_cfg).to(device)
     layerdrop_gen = torch.Generator().manual_seed(tc.seed + 1)
     sd.layerdrop_generator = layerdrop_gen         # the same LayerDrop decisions on every rank
+    sd.fused_head = tc.fused_loss
     torch.manual_seed(tc.seed + rank)              # dropout masks differ across ranks
     opt = make_optimizer(sd, tc)
     run = _Run(sd, opt, lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr),
