@@ -133,6 +133,10 @@ RECORD_METRICS = {                 # the report's per-run columns: name -> how i
     'train_s': lambda r: r['train']['train_s'],
     'tokens_per_s': lambda r: r['train']['tokens_per_s'],
     'tokens': lambda r: r['train']['tokens'],
+    'ppl_ts': lambda r: (r.get('calibrated') or {}).get('test', {}).get('ppl'),      # after temperature scaling
+    'ece_ts': lambda r: 100 * r['calibrated']['test']['ece'] if r.get('calibrated') else None,
+    'ppl_best': lambda r: r['checkpoints']['best']['test']['ppl'] if r.get('checkpoints') else None,  # raw-best ckpt
+    'ppl_last': lambda r: r['checkpoints']['last']['test']['ppl'] if r.get('checkpoints') else None,
 }
 
 # %% ../nbs/09_experiments.ipynb #c011

@@ -10,14 +10,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from .experiments import RECORD_METRICS, RunRecord, check_record, cumulative_tflops
+from .experiments import RECORD_METRICS, RunRecord, check_record, cumulative_tflops, difference, holm
 
 # %% auto #0
-__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_tflops', 'compute_curve', 'load_records',
-           'records_frame', 'summarize', 'fmt', 'verdict_list', 'verdict', 'side_by_side', 'regime', 'regime_line',
-           'claims_table', 'claims_side_by_side', 'short_verdict', 'save_table', 'save_figure', 'plot_curves',
-           'plot_reliability', 'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence',
-           'plot_gaps']
+__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_tflops', 'compute_curve', 'run_device',
+           'load_records', 'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare',
+           'judge_all', 'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
+           'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning', 'plot_compute_curves',
+           'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps']
 
 # %% ../nbs/10_report.ipynb #c007
 def run_tflops(record: RunRecord) -> float:
@@ -30,21 +30,26 @@ def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list
     ev = [e for e in record['curves']['eval'] if key in e]
     return [cum[e['step'] - 1] if e['step'] > 0 else 0.0 for e in ev], [e[key] for e in ev]
 
-RECORD_COLUMNS = ['experiment', 'label', 'seed', *RECORD_METRICS]
+RECORD_COLUMNS = ['experiment', 'label', 'seed', 'device', *RECORD_METRICS]
+
+def run_device(record: RunRecord) -> str:
+    "The kind of device a run trained on ('cpu', 'cuda'): from its environment, else its config (older records)."
+    return (record.get('environment') or {}).get('device') or record['configs']['train']['device'].split(':')[0]
 
 def load_records(results_dir='../results', experiment: str | None = None,
                  preset: str | None = 'wt2-grid') -> list[RunRecord]:
     "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset), checked."
-    pattern = f"{experiment}/*.json" if experiment else "*/*.json"
-    recs = [(p, json.loads(p.read_text())) for p in sorted(Path(results_dir).glob(pattern))
-            if p.parent.name not in ('train', 'bench')]
+    root = Path(results_dir) / experiment if experiment else Path(results_dir)
+    paths = [p for p in sorted(root.rglob('*.json'))                # experiments may nest: long-tuned/main/
+             if not {'train', 'bench', 'export', 'checkpoints'} & set(p.relative_to(results_dir).parts[:-1])]
+    recs = [(p, json.loads(p.read_text())) for p in paths]
     recs = [check_record(r, str(p)) for p, r in recs if 'experiment' in r]
     return [r for r in recs if 'student' in r                    # tuning runs have no test metrics
             and (preset is None or r.get('preset') == preset)]
 
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
     "One row per run: the columns of `RECORD_METRICS` (ECE and accuracy in %; training TFLOPs from the run's configs)."
-    rows = [{'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'],
+    rows = [{'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'], 'device': run_device(r),
              **{k: f(r) for k, f in RECORD_METRICS.items()}} for r in records]
     return pd.DataFrame(rows, columns=RECORD_COLUMNS)
 
@@ -70,20 +75,49 @@ def verdict_list(items) -> str:
     "Markdown bullets '**what**: verdict' from `(what, verdict)` pairs (printed by cells marked `output: asis`)."
     return '\n'.join(f"- **{what}**: {v}" for what, v in items)
 
-def verdict(base, new, lower_is_better: bool = True, what: str = 'effect') -> str:
-    "Verdict on the claim that `new` improves on `base` (arrays over seeds)."
-    base, new = np.asarray(base, float), np.asarray(new, float)
-    diff = new.mean() - base.mean()
-    if len(base) < 2 and len(new) < 2:
-        return f"not testable at this scale (one seed): {what} {diff:+.2f}"
-    if min(len(base), len(new)) < 2:     # one seed on one side: its noise is taken to be the other side's seed spread
-        multi = base if len(base) > 1 else new
-        se, note = multi.std(ddof=1) * math.sqrt(1 + 1 / len(multi)), ', the single run assumed to share that spread'
-    else: se, note = math.sqrt(base.var(ddof=1) / len(base) + new.var(ddof=1) / len(new)), ''
-    better = diff < 0 if lower_is_better else diff > 0
-    effect = f"{what} {diff:+.2f} ± {se:.2f} (s.e., {len(base)} vs {len(new)} seeds{note})"
-    if abs(diff) <= 2 * se: return f"not reproduced: {effect}, within seed noise"
+def judge(c: dict | None, p_adjusted: float | None = None) -> str:
+    """The verdict on a comparison (`compare`, or `difference` with `what` and `lower`): *reproduced* when the 95 %
+    interval (Holm-corrected p with `p_adjusted`) excludes 0 on the claimed side, *the opposite* on the other side,
+    *within noise* otherwise."""
+    if c is None: return 'not run yet'
+    if not c.get('testable', True):
+        return f"not testable ({c.get('why', 'one run on a side')}): {c['what']} {c['diff']:+.2f}"
+    p = c['p'] if p_adjusted is None else p_adjusted
+    better = c['diff'] < 0 if c['lower'] else c['diff'] > 0
+    where = f", {c['device']}" if c.get('device') else ''
+    effect = (f"{c['what']} {c['diff']:+.2f}, 95 % CI {c['low']:+.2f} to {c['high']:+.2f} ({c['test']}, {c['n'][0]} vs "
+              f"{c['n'][1]} runs{where}; p{' (Holm)' if p_adjusted is not None else ''} = {p:.3g})")
+    if not p < 0.05: return f"not reproduced: {effect}, within noise"
     return f"reproduced: {effect}" if better else f"not reproduced: {effect}, the opposite of the claim"
+
+def verdict(base, new, lower_is_better: bool = True, what: str = 'effect', paired: bool = False) -> str:
+    "Verdict on the claim that `new` improves on `base` (values over runs; `paired`: by position, e.g. seed)."
+    base, new = [float(v) for v in base], [float(v) for v in new]
+    if min(len(base), len(new)) < 2:
+        return judge({'testable': False, 'what': what, 'diff': np.mean(new) - np.mean(base)})
+    return judge(dict(difference(new, base, paired), what=what, lower=lower_is_better, n=(len(base), len(new))))
+
+def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True) -> dict | None:
+    """The difference `b` − `a` in `metric`, within one kind of device (the one with the most runs of both sides),
+    paired by seed when both sides ran the same seeds there, else Welch; None when a side has no run."""
+    x, y = (frame[(frame.label == lab) & frame[metric].notna()] for lab in (a, b))
+    if not len(x) or not len(y): return None
+    shared = set(x.device) & set(y.device)
+    if not shared: return {'testable': False, 'why': 'the two sides ran on different kinds of device', 'what': metric,
+                           'diff': y[metric].mean() - x[metric].mean()}
+    dev = max(sorted(shared), key=lambda d: min((x.device == d).sum(), (y.device == d).sum()))
+    x, y = x[x.device == dev].sort_values('seed'), y[y.device == dev].sort_values('seed')
+    info = {'what': metric, 'lower': lower, 'device': dev, 'n': (len(x), len(y))}
+    if min(len(x), len(y)) < 2: return dict(info, testable=False, diff=y[metric].mean() - x[metric].mean())
+    paired = list(x.seed) == list(y.seed) and x.seed.is_unique
+    return dict(difference(y[metric], x[metric], paired), **info)
+
+def judge_all(comparisons: list) -> list[str]:
+    "Verdicts of a table's comparisons, their p-values Holm-corrected across the rows that can be tested."
+    testable = [i for i, c in enumerate(comparisons) if c is not None and c.get('testable', True)]
+    adjusted = dict(zip(testable, holm([comparisons[i]['p'] for i in testable])))
+    return [judge(c, adjusted.get(i)) for i, c in enumerate(comparisons)]
+
 
 # %% ../nbs/10_report.ipynb #c012
 REPORT = {
@@ -119,6 +153,10 @@ PROTOCOLS = {
     'long-char': {'preset': 'long-char', 'main': 'long-main', 'flop': 'long-flop-matched', 'freezing': 'long-freezing',
                   'kd': 'kd-only', 'kd_name': 'KD-only (separately trained GPT-Base teacher)', 'align': 'long-align',
                   'length': 'long-length', 'sweep': 'long-sweep'},
+    'long-tuned': {'preset': 'long-char', 'main': 'long-tuned/main', 'flop': None, 'freezing': 'long-tuned/freezing',
+                   'kd': 'kd-only', 'kd_name': 'KD-only (two separately trained teachers)',
+                   'more': ('long-tuned/baselines', 'long-tuned/ablations'), 'length': 'long-tuned/length',
+                   'sweep': 'long-sweep'},
 }
 
 def regime(records: list[dict], main: str) -> dict:
@@ -156,23 +194,26 @@ def regime_line(name: str, r: dict) -> str:
     return f"`{name}`: {r['tokens'] / 1e6:.1f}M training tokens per run{ep}; GPT-Base {state}."
 
 # %% ../nbs/10_report.ipynb #c013c
-def _pair(frame, a, b, metric, lower=True):
-    "Measured 'a → b' (mean ± std) and the verdict on the claim that b improves on a."
-    x, y = frame[frame.label == a][metric].dropna(), frame[frame.label == b][metric].dropna()
-    if not len(x) or not len(y): return 'not run yet', 'not run yet'
+def _measured(frame, a, b, metric, device: str | None = None) -> str:
+    "'a → b' as mean ± std (n runs) of each side (of one kind of device, where given: the runs a test compared)."
+    frame = frame if device is None else frame[frame.device == device]
+    x, y = (frame[(frame.label == lab) & frame[metric].notna()][metric] for lab in (a, b))
+    if not len(x) or not len(y): return 'not run yet'
     std = lambda v: v.std(ddof=1) if len(v) > 1 else float('nan')
-    return f"{fmt(x.mean(), std(x))} → {fmt(y.mean(), std(y))}", verdict(x, y, lower, metric)
+    return f"{fmt(x.mean(), std(x))} ({len(x)}) → {fmt(y.mean(), std(y))} ({len(y)})"
 
 FREEZE_SAVING_CLAIM = 12.0   # % of training compute, App. D
 
 def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    "One row per claim of the report: its numbers, ours under `protocol` (a key of PROTOCOLS), and the verdict."
+    """One row per claim of the report: its numbers, ours under `protocol` (a key of PROTOCOLS) as mean ± std (runs),
+    the difference with its 95 % interval and test, and the verdict, Holm-corrected across the table's rows."""
     p = PROTOCOLS[protocol]
-    main = df[df.experiment == p['main']]
+    main = df[df.experiment.isin((p['main'],) + p.get('more', ()))]
     rows = []
     def add(claim, report, frame, a, b, metric, lower=True):
-        measured, v = _pair(frame, a, b, metric, lower)
-        rows.append({'claim': claim, 'report': report, 'measured': measured, 'verdict': v})
+        c = compare(frame, a, b, metric, lower)
+        rows.append({'claim': claim, 'report': report, 'measured': _measured(frame, a, b, metric, (c or {}).get('device')),
+                     'comparison': c})
     add('T1: SelfDistil-T lowers PPL', '34.5 → 31.7', main, 'gpt-base', 'selfdistil-t', 'ppl')
     add('T1: SelfDistil-T lowers ECE (%)', '5.2 → 3.9', main, 'gpt-base', 'selfdistil-t', 'ece')
     add('T1: SelfDistil-T lowers Prune↓ (%)', '5.2 → 2.2', main, 'gpt-base', 'selfdistil-t', 'prune')
@@ -181,29 +222,36 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     add('T1: EMA-only lowers PPL', '34.5 → 32.3', main, 'gpt-base', 'ema-only', 'ppl')
     for abl, rep in (('no-align', 32.5), ('no-freeze', 32.2), ('no-layerdrop', 32.1), ('no-ema', 33.0)):
         add(f"T2: removing {abl[3:]} raises PPL", f"{rep} → 31.7", main, abl, 'selfdistil-t', 'ppl')
-    flop = pd.concat([main[main.label == 'selfdistil-t'],
-                      df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
-    add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)',
-        'selfdistil-t', 'ppl')
+    if protocol == 'long-tuned':                       # the cheap baselines a reviewer names
+        add('ECE after temperature scaling: SelfDistil-T lowers it (%)', '—', main, 'gpt-base', 'selfdistil-t', 'ece_ts')
+        add('SelfDistil-T beats GPT-Base through its EMA weights (PPL)', '—', main, 'ema-weights', 'selfdistil-t', 'ppl')
+    if p.get('flop'):
+        flop = pd.concat([main[main.label == 'selfdistil-t'],
+                          df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
+        add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)',
+            'selfdistil-t', 'ppl')
+    for r, v in zip(rows, judge_all([r.pop('comparison') for r in rows])): r['verdict'] = v
     staged, none = main[main.label == 'selfdistil-t'].tflops, main[main.label == 'no-freeze'].tflops
+    claim = 'App. D: staged freezing saves ≈ 12 % of training compute'
     if len(staged) and len(none):
         saving = 100 * (1 - staged.mean() / none.mean())
         ok = saving >= FREEZE_SAVING_CLAIM - 2
-        rows.append({'claim': 'App. D: staged freezing saves ≈ 12 % of training compute', 'report': '12 %',
-                     'measured': f"{saving:.1f} % of the FLOPs",
+        rows.append({'claim': claim, 'report': '12 %', 'measured': f"{saving:.1f} % of the FLOPs",
                      'verdict': ('reproduced' if ok else 'not reproduced') + f": counted FLOPs (rule: within 2 points "
                                                                              f"of {FREEZE_SAVING_CLAIM:g} %)"})
-    else: rows.append({'claim': 'App. D: staged freezing saves ≈ 12 % of training compute', 'report': '12 %',
-                       'measured': 'not run yet', 'verdict': 'not run yet'})
+    else: rows.append({'claim': claim, 'report': '12 %', 'measured': 'not run yet', 'verdict': 'not run yet'})
     return pd.DataFrame(rows).set_index('claim')
 
 def claims_side_by_side(df: pd.DataFrame, protocols=tuple(PROTOCOLS)) -> pd.DataFrame:
     """The claims table of every protocol in one frame: the report's number, then each protocol's measurement and
     verdict."""
     tables = [claims_table(df, p) for p in protocols]
-    out = tables[0][['report']].copy()
+    claims = list(dict.fromkeys(c for t in tables for c in t.index))          # every protocol's rows, in order
+    out = pd.DataFrame({'report': [next(t.loc[c, 'report'] for t in tables if c in t.index) for c in claims]},
+                       index=pd.Index(claims, name='claim'))
     for p, t in zip(protocols, tables):
-        out[f'{p}: measured'], out[f'{p}: verdict'] = t['measured'], t['verdict'].map(short_verdict)
+        out[f'{p}: mean ± std (runs)'] = t['measured'].reindex(claims).fillna('—')
+        out[f'{p}: verdict'] = t['verdict'].reindex(claims).map(short_verdict, na_action='ignore').fillna('—')
     return out
 
 def short_verdict(v: str) -> str:
@@ -211,7 +259,7 @@ def short_verdict(v: str) -> str:
     yet."""
     head = v.split(':')[0]
     if v.endswith('the opposite of the claim'): return f"{head} (the opposite)"
-    if v.endswith('within seed noise'): return f"{head} (within noise)"
+    if v.endswith('within noise'): return f"{head} (within noise)"
     return head
 
 # %% ../nbs/10_report.ipynb #c015
