@@ -32,7 +32,7 @@ __all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'CALIBRATION_LOGITS', 'LONG_P
            'LONG_FINAL', 'LONG_MAIN_SEEDS', 'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS',
            'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec', 'effective_rank', 'hidden_stats', 'RunRecord', 'check_record',
            'cumulative_tflops', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference', 'holm',
-           'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+           'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -319,6 +319,29 @@ def holm(pvalues) -> list[float]:
         running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
         adjusted[i] = running
     return adjusted
+
+# %% ../nbs/09_experiments.ipynb #c017w
+def evaluation_noise(checkpoints, data_dir=None, cache_dir=None) -> dict:
+    """Standard errors of one checkpoint's validation loss and of two checkpoints' difference, from the disjoint halves
+    of the validation split (`checkpoints`: weight files `run_one` kept, all of one corpus)."""
+    configs = [configs_from_dict(load_checkpoint(p, keys=WEIGHTS_KEYS)['configs']) for p in checkpoints]
+    t = configs[0][2]
+    if len({(c[2].corpus, c[2].tokenizer, c[2].bpe_vocab_size) for c in configs}) > 1:
+        raise ValueError("evaluation_noise compares checkpoints on one validation split: these were trained on "
+                         "different corpora or tokenizers")
+    val = prepare_tokens(t.corpus, t.tokenizer, t.bpe_vocab_size, data_dir, cache_dir)['validation']
+    halves = (val[:len(val) // 2], val[len(val) // 2:])
+    rows = []
+    for path, (m, d, _) in zip(checkpoints, configs):
+        model = _product(_load_run(m, d, path)[0])
+        a, b = (evaluate(model, h, t.seq_len, t.batch_size)['loss'] for h in halves)
+        rows.append({'checkpoint': Path(path).name, 'half_a': a, 'half_b': b})
+    rms = lambda v: math.sqrt(sum(x * x for x in v) / len(v)) if v else float('nan')
+    pairs = [(r, s) for i, r in enumerate(rows) for s in rows[i + 1:]]
+    return {'corpus': t.corpus, 'validation_tokens': len(val), 'checkpoints': rows,
+            'se_one_evaluation': rms([(r['half_a'] - r['half_b']) / 2 for r in rows]),
+            'se_paired_difference': rms([((r['half_a'] - s['half_a']) - (r['half_b'] - s['half_b'])) / 2
+                                         for r, s in pairs]), 'pairs': len(pairs)}
 
 # %% ../nbs/09_experiments.ipynb #c017b
 LONG_PRESET = 'long-char'
