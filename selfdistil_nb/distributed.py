@@ -31,7 +31,8 @@ def wrap_ddp(sd: SelfDistilT, world: int, device: torch.device):
     # skipped blocks (LayerDrop) and not-yet-aligned predictors get no gradient in some steps
     unused = (dc.use_layerdrop and sd.student.cfg.layerdrop_p > 0) or (dc.use_align and dc.align_ramp > 0)
     return DistributedDataParallel(sd, device_ids=[device.index] if device.type == 'cuda' else None,
-                                   broadcast_buffers=False, find_unused_parameters=unused)
+                                   forward_sync_buffers=False,   # torch 2.13's name for broadcast_buffers
+                                   find_unused_parameters=unused)
 
 def mean_over_ranks(terms: dict) -> dict:
     "Average the scalar loss terms over all ranks (one small all-reduce)."
