@@ -27,7 +27,7 @@ from .train import compile_blocks, make_optimizer, train_step
 # %% auto #0
 __all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'FREEZING_SCHEDULES', 'matmul_peak',
            'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model', 'fused_benchmark',
-           'loss_benchmark', 'fused_targets', 'format_fused', 'freezing_benchmark', 'bench_cli']
+           'loss_benchmark', 'fused_targets', 'fused_model_ratios', 'format_fused', 'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -392,6 +392,16 @@ def fused_targets(r: dict, r110: dict | None) -> list[tuple]:
         for n in FUSED_CASES:
             ratio = m[_case_name(n, True)] / m[_case_name(n, False)]
             out.append((f'110M: {n} peak memory fused / full logits', ratio, 0.70, ratio <= 0.70))
+    return out
+
+def fused_model_ratios(r: dict, r110: dict | None) -> list:
+    "What the memory model predicts for each quantity of `fused_targets`, in the same order."
+    mm, (g, s) = r['memory_model_mb'], [_case_name(n, True) for n in FUSED_CASES]
+    out = [mm[s]['total'] / mm[g]['total'], None]
+    if r110:
+        m = r110['memory_model_mb']
+        out.append((m[s]['total'] - m[g]['total']) / (1.1 * m[s]['teacher weights']))
+        out += [m[_case_name(n, True)]['total'] / m[_case_name(n, False)]['total'] for n in FUSED_CASES]
     return out
 
 def format_fused(r: dict) -> str:

@@ -18,7 +18,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_o
     config_mismatches, git_commit, load_checkpoint, rng_state, run_environment,
     save_checkpoint, set_rng_state, write_json)
 from .distributed import dist_setup, gather, mean_over_ranks, wrap_ddp
-from .data import TokenData, check_data, get_batch, prepare_tokens
+from .data import TokenData, check_data, get_batch, prepare_tokens, resolve_data_dir
 from .evaluate import evaluate, generate
 from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
@@ -136,6 +136,7 @@ class _Run:
     best: dict
     keep_best: bool = False
     evals_dir: Path | None = None   # with TrainConfig.keep_evals: where every evaluation's weights go
+    data_source: dict | None = None  # the data folder and token-cache key, so that a resume finds the same data
 
 def _save_run(run: _Run, step: int) -> Path | None:
     "The resumable checkpoint at `step` (every rank calls it: random states are gathered; rank 0 writes)."
@@ -143,7 +144,8 @@ def _save_run(run: _Run, step: int) -> Path | None:
     path = None
     if run.ckpt_path and run.is_main:
         state = {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs, 'model': run.sd.state_dict(),
-                 'optimizer': run.opt.state_dict(), 'scheduler': run.sched.state_dict(), 'rng': rng, 'best': run.best}
+                 'optimizer': run.opt.state_dict(), 'scheduler': run.sched.state_dict(), 'rng': rng, 'best': run.best,
+                 'data': run.data_source}
         path = save_checkpoint(run.ckpt_path, state)
     if run.world > 1: torch.distributed.barrier()
     return path or run.ckpt_path
@@ -151,6 +153,20 @@ def _save_run(run: _Run, step: int) -> Path | None:
 def eval_checkpoint(checkpoints_dir, step: int) -> Path:
     "Where a `keep_evals` run keeps the weights of its evaluation at `step`."
     return Path(checkpoints_dir) / f'eval-{step:07d}.pt'
+
+def _resume_data(ckpt: dict, data_dir) -> tuple:
+    "`(data_dir, saved source)`: the run's own data folder (saved in its checkpoint) when none is given."
+    saved = ckpt.get('data') or {}                                      # checkpoints before this was saved: none
+    if data_dir is None and resolve_data_dir() is None and saved.get('data_dir'): data_dir = saved['data_dir']
+    return data_dir, saved
+
+def _check_same_data(data: TokenData, saved: dict, resume):
+    "Refuse to resume on data whose source or tokenizer changed since the checkpoint was written."
+    if saved.get('cache_key') and data.key != saved['cache_key']:
+        raise CheckpointError(f"checkpoint {resume} was trained on data {saved['cache_key']!r} "
+                              f"(folder {saved.get('data_dir') or 'the Hugging Face hub'}); the data found now is "
+                              f"{data.key!r}: the corpus files or the tokenizer changed since, so the run cannot "
+                              "continue exactly. Restore the original files, or start a new run")
 
 def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt, log, **eval_kw) -> dict:
     "Validation loss and perplexity of student and teacher at `step` (rank 0), logged; keeps the best checkpoint."
@@ -203,7 +219,11 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         if len(ckpt['rng']) != world:
             raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, "
                                   f"this run has {world}")
+    if resume: data_dir, saved_data = _resume_data(ckpt, data_dir)
     data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
+    if resume: _check_same_data(data, saved_data, resume)
+    resolved = resolve_data_dir(data_dir)
+    data_source = {'data_dir': str(resolved.resolve()) if resolved else None, 'cache_key': data.key}
     check_data(data, model_cfg.vocab_size, tc.seq_len, repr(tc.corpus))
     train_tokens = data['train'][:max(tc.seq_len + 1, int(len(data['train']) * tc.train_frac))]
 
@@ -220,7 +240,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
                ckpt_path=out / 'checkpoints' / 'last.pt' if out else None,
                best_path=out / 'checkpoints' / 'best.pt' if out and tc.keep_best else None,
                best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best,
-               evals_dir=out / 'checkpoints' if out and tc.keep_evals else None)
+               evals_dir=out / 'checkpoints' if out and tc.keep_evals else None, data_source=data_source)
     start, last_ckpt = 0, None
     if resume:
         sd.load_state_dict(ckpt['model'])        # re-applies the frozen depth first
