@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy import stats
 from .experiments import RECORD_METRICS, RunRecord, check_record, cumulative_tflops, difference, holm
 
 # %% auto #0
@@ -312,8 +313,15 @@ def plot_reliability(bins: dict, ax=None):
     ax.legend(fontsize=7)
     return fig
 
+def _t_band(values: np.ndarray) -> tuple:
+    "Mean over runs (axis 0) and the half-width of its two-sided 95 % t interval (0 for one run)."
+    n = len(values)
+    half = stats.t.ppf(0.975, n - 1) * values.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(values.shape[1:])
+    return values.mean(0), half
+
 def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
-    "Perplexity increase (%) against the number of removed blocks, one line per label (mean over seeds)."
+    """Perplexity increase (%) against the number of removed blocks, one line per label: mean over seeds with its
+    95 % t interval (shaded)."""
     fig, ax = _ax(ax)
     by = {}
     for r in records:
@@ -321,7 +329,9 @@ def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
         by.setdefault(r['label'], []).append(pts)
     for lab, runs in by.items():
         ks = [k for k, _ in runs[0]]
-        ax.plot(ks, np.mean([[v for _, v in pts] for pts in runs], 0), marker='o', label=lab)
+        mean, half = _t_band(np.array([[v for _, v in pts] for pts in runs]))
+        line, = ax.plot(ks, mean, marker='o', label=f"{lab} ({len(runs)} runs)")
+        ax.fill_between(ks, np.maximum(mean - half, 1e-2), mean + half, color=line.get_color(), alpha=0.15)
         ax.set_xticks(ks)
     ax.set_yscale('log')
     ax.set_xlabel('blocks removed')
