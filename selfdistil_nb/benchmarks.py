@@ -25,9 +25,10 @@ from .cli import tune_cpu_allocator
 from .train import compile_blocks, make_optimizer, train_step
 
 # %% auto #0
-__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'FREEZING_SCHEDULES', 'matmul_peak',
-           'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model', 'fused_benchmark',
-           'loss_benchmark', 'fused_targets', 'fused_model_ratios', 'format_fused', 'freezing_benchmark', 'bench_cli']
+__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB',
+           'FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
+           'step_memory_model', 'fused_benchmark', 'loss_benchmark', 'fused_targets', 'fused_model_ratios',
+           'format_fused', 'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -186,32 +187,39 @@ def _rss_mb() -> float:
         import resource
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+class _PeakRSS:
+    "Samples this process's resident memory every millisecond from now until `stop()`, which returns the peak increase."
+    def __init__(self):
+        import threading
+        self.before, self.peak, self._done = _rss_mb(), 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+    def _sample(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, _rss_mb())
+            time.sleep(0.001)
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return max(self.peak, _rss_mb()) - self.before
+
 def _memory_probe(preset: str, case: str, device: str, steps: int = 3, overrides: tuple = (), fused: bool = True):
     """Run `steps` steps of `case`; print peak memory in MB (CPU: RSS sampled every ms, above the RSS before the model
     existed)."""
-    import threading
     try:                                      # hand memory freed by the imports back, so the baseline is tight (glibc)
         import ctypes
         ctypes.CDLL('libc.so.6').malloc_trim(0)
     except (OSError, AttributeError): pass
     tune_cpu_allocator()
-    before, peak, stop = _rss_mb(), [0.0], threading.Event()
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.001)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    peak = _PeakRSS()
     c = _cases(preset, device, (case,), overrides, fused)[case]   # this case's model alone counts
     m, _, t = preset_configs(preset, overrides=list(overrides))
     if torch.device(device).type == 'cuda': torch.cuda.reset_peak_memory_stats()
     for _ in range(steps):
         xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1)).to(device)
         _step(c, xy[:, :-1], xy[:, 1:])
-    stop.set()
-    sampler.join()
-    if torch.device(device).type == 'cuda': print(torch.cuda.max_memory_allocated() / 2 ** 20)
-    else: print(max(peak[0], _rss_mb()) - before)
+    rss = peak.stop()
+    print(torch.cuda.max_memory_allocated() / 2 ** 20 if torch.device(device).type == 'cuda' else rss)
 
 def peak_memory_mb(preset: str, case: str, device='cpu', overrides: tuple = (), fused: bool = True,
                    steps: int = 3) -> float:
@@ -331,6 +339,7 @@ def fused_benchmark(preset: str = 'wt2-cpu', overrides: tuple = (), device='cpu'
 
 # %% ../nbs/11_benchmarks.ipynb #fz04
 LOSS_SIZES = ((2048, 8192), (4096, 32768), (8192, 50304))
+LOSS_PROBE_LIMIT_GB = 12                         # address space a loss probe may use (2 cores, 24 GB, a grid beside)
 
 def _plain_lm_kd(h, w, y, h_t, w_t, T: float = 2.0):
     "LM cross-entropy + T² · KL(p_T ‖ p_S) with PyTorch's functions on full logits."
@@ -338,42 +347,43 @@ def _plain_lm_kd(h, w, y, h_t, w_t, T: float = 2.0):
     kd = F.kl_div(F.log_softmax(s / T, -1), F.log_softmax(t / T, -1), log_target=True, reduction='batchmean')
     return F.cross_entropy(s, y) + T ** 2 * kd
 
-def _loss_probe(n: int, v: int, method: str, repeats: int, c: int = 768):
-    "Print the peak RSS increase (MB) and the median seconds of forward + backward of one loss (`fused`/`plain`)."
-    import threading
+def _loss_probe(n: int, v: int, method: str, repeats: int, limit_gb: float = LOSS_PROBE_LIMIT_GB, c: int = 768):
+    """Print the peak RSS increase (MB) and the median seconds of forward + backward of one loss (`fused`/`plain`), or
+    'oom' when it does not fit in `limit_gb` of address space."""
+    import resource
+    limit = int(limit_gb * 2 ** 30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))       # fail here, not by the kernel's OOM killer elsewhere
     tune_cpu_allocator()
     g = torch.Generator().manual_seed(0)
     h, w = torch.randn(n, c, generator=g).requires_grad_(), (torch.randn(v, c, generator=g) * 0.02).requires_grad_()
     h_t, w_t, y = torch.randn(n, c, generator=g), torch.randn(v, c, generator=g) * 0.02, torch.randint(0, v, (n,))
-    before, peak, stop = _rss_mb(), [0.0], threading.Event()
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.001)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        loss = fused_lm_kd_loss(h, w, y, h_t, w_t)[0] if method == 'fused' else _plain_lm_kd(h, w, y, h_t, w_t)
-        loss.backward()
-        times.append(time.perf_counter() - t0)
-        h.grad = w.grad = None
-    stop.set()
-    sampler.join()
-    print(max(peak[0], _rss_mb()) - before, statistics.median(times))
+    peak, times = _PeakRSS(), []
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            loss = fused_lm_kd_loss(h, w, y, h_t, w_t)[0] if method == 'fused' else _plain_lm_kd(h, w, y, h_t, w_t)
+            loss.backward()
+            times.append(time.perf_counter() - t0)
+            h.grad = w.grad = None
+    except (RuntimeError, MemoryError):                          # torch reports a failed allocation as RuntimeError
+        peak.stop()
+        print('oom oom')
+        return
+    print(peak.stop(), statistics.median(times))
 
-def loss_benchmark(sizes=LOSS_SIZES, repeats: int = 3) -> list[dict]:
+def loss_benchmark(sizes=LOSS_SIZES, repeats: int = 3, limit_gb: float = LOSS_PROBE_LIMIT_GB) -> list[dict]:
     "Peak memory and time of the fused loss against PyTorch's functions on full logits, at every `(N, V)`."
     rows = []
     for n, v in sizes:
-        row = {'N': n, 'V': v}
+        row = {'N': n, 'V': v, 'limit GB': limit_gb}
         for method in ('plain', 'fused'):
-            code = f"from selfdistil_nb.benchmarks import _loss_probe; _loss_probe({n}, {v}, {method!r}, {repeats})"
+            code = f"from selfdistil_nb.benchmarks import _loss_probe; _loss_probe({n}, {v}, {method!r}, {repeats}, {limit_gb})"
             out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
-            row[f'{method} MB'], row[f'{method} s'] = map(float, out.stdout.split()[-2:])
-        row['memory fused / plain'], row['time fused / plain'] = (row['fused MB'] / row['plain MB'],
-                                                                  row['fused s'] / row['plain s'])
+            mb, s = out.stdout.split()[-2:]
+            row[f'{method} MB'], row[f'{method} s'] = (None, None) if mb == 'oom' else (float(mb), float(s))
+        fits = row['plain MB'] is not None and row['fused MB'] is not None
+        row['memory fused / plain'] = row['fused MB'] / row['plain MB'] if fits else None
+        row['time fused / plain'] = row['fused s'] / row['plain s'] if fits else None
         rows.append(row)
     return rows
 
@@ -466,6 +476,10 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
             'repeats': repeats, 'step_median_s': {str(k): v for k, v in med.items()}, 'schedules': rows}
 
 # %% ../nbs/11_benchmarks.ipynb #c015
+def _mb_s(row: dict, method: str) -> str:
+    if row[f'{method} MB'] is None: return f"did not fit in {row['limit GB']:g} GB"
+    return f"{row[f'{method} MB']:.0f} MB, {row[f'{method} s']:.3f} s"
+
 def bench_cli(argv: list | None = None):
     "Entry point of `selfdistil_bench`."
     p = argparse.ArgumentParser(prog='selfdistil_bench',
@@ -486,8 +500,7 @@ def bench_cli(argv: list | None = None):
         r['110m'] = fused_benchmark(*SHAPES_110M, a.device, repeats=2, warmup=1, memory_steps=2)
         print(format_fused(r['preset']) + '\n\n' + format_fused(r['110m']))
         for row in r['loss']:
-            print(f"loss N={row['N']} V={row['V']}: plain {row['plain MB']:.0f} MB {row['plain s']:.3f} s, fused "
-                  f"{row['fused MB']:.0f} MB {row['fused s']:.3f} s")
+            print(f"loss N={row['N']} V={row['V']}: plain {_mb_s(row, 'plain')}, fused {_mb_s(row, 'fused')}")
         for name, value, limit, met in fused_targets(r['preset'], r['110m']):
             print(f"{'met ' if met else 'MISS'} {name}: {value:.3f} (target {limit})")
         path = Path(a.out) / f"fused-{a.preset}-{torch.device(a.device).type}.json"

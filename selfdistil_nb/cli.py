@@ -104,3 +104,7 @@ def train_cli(argv: list | None = None):
     lines = _summary_lines(s) + [f"results in {out}"]
     if s.checkpoint: lines.append(f"export to transformers: selfdistil_export {s.checkpoint} {out / 'hf'}")
     print('\n'.join(lines))
+
+# %% ../nbs/08a_cli.ipynb #c045n
+if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.cli` (and torchrun)
+    train_cli()

@@ -318,8 +318,3 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         s.sample = data.tokenizer.decode(ids[0].tolist())
     if out: write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
-
-# %% ../nbs/08_train.ipynb #c038
-if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.train` (and torchrun)
-    from selfdistil_nb.cli import train_cli
-    train_cli()
