@@ -371,6 +371,10 @@ def _loss_probe(n: int, v: int, method: str, repeats: int, limit_gb: float = LOS
         return
     print(peak.stop(), statistics.median(times))
 
+def _mb_s(row: dict, method: str) -> str:
+    if row[f'{method} MB'] is None: return f"did not fit in {row['limit GB']:g} GB"
+    return f"{row[f'{method} MB']:.0f} MB, {row[f'{method} s']:.3f} s"
+
 def loss_benchmark(sizes=LOSS_SIZES, repeats: int = 3, limit_gb: float = LOSS_PROBE_LIMIT_GB) -> list[dict]:
     "Peak memory and time of the fused loss against PyTorch's functions on full logits, at every `(N, V)`."
     rows = []
@@ -476,10 +480,6 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
             'repeats': repeats, 'step_median_s': {str(k): v for k, v in med.items()}, 'schedules': rows}
 
 # %% ../nbs/11_benchmarks.ipynb #c015
-def _mb_s(row: dict, method: str) -> str:
-    if row[f'{method} MB'] is None: return f"did not fit in {row['limit GB']:g} GB"
-    return f"{row[f'{method} MB']:.0f} MB, {row[f'{method} s']:.3f} s"
-
 def bench_cli(argv: list | None = None):
     "Entry point of `selfdistil_bench`."
     p = argparse.ArgumentParser(prog='selfdistil_bench',
