@@ -408,13 +408,14 @@ def _main_seeds(results_dir, part: str, labels=('gpt-base', 'selfdistil-t')) -> 
     return range(n)
 
 def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET) -> list[RunSpec]:
-    """The runs of the `long` protocol that can be named now: the declared sweep, then (once both sides' winners are
-    known) the final grid under `long-tuned/`, most decisive first, every run with the smoothed selection rule."""
+    """The runs of the `long` protocol that can be named now: the declared sweep, then the final grid under
+    `long-tuned/`, most decisive first, every run with the smoothed selection rule. GPT-Base's own final runs are
+    named as soon as its winner is known; the rest once SelfDistil-T's is too."""
     specs, gpt_best, sd_best = long_sweep(results_dir, preset)
-    if gpt_best is None or sd_best is None: return specs
+    if gpt_best is None: return specs
     R = lambda part, label, variant, seed, ov: RunSpec(f'{LONG_FINAL}/{part}', label, variant, seed,
                                                        tuple(ov) + ('train.keep_evals=true',), preset)
-    gpt, sd = gpt_best.overrides, sd_best.overrides
+    gpt, sd = gpt_best.overrides, (sd_best.overrides if sd_best else ())
     m, d, t = preset_configs(preset, 'selfdistil-t', list(sd))
     window_frac = 1 / ((1 - d.ema_decay) * t.max_steps)      # τ's averaging window as a fraction of the run
     tau_for = lambda n: (f'distil.ema_decay={1 - 1 / (window_frac * n):.6g}',)
@@ -436,8 +437,9 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
               for s in seeds for n in (round(f * t.max_steps) for f in LONG_LENGTH_FRACS)
               for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
     specs += [R('freezing', name, 'selfdistil-t', 0, sd + ov) for name, ov in LONG_FREEZING.items()]
-    return [s for s in specs if s.variant != 'kd-only'         # a KD-only run is named once its teacher is trained
-            or teachers[s.seed % 2].path(results_dir).exists()]
+    named = lambda s: (not s.experiment.startswith(LONG_FINAL) or s.variant == 'gpt-base' or sd_best is not None)
+    return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher is trained
+                                              or teachers[s.seed % 2].path(results_dir).exists())]
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
     """A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then GPT-Base, KD-only, EMA-only,
