@@ -20,15 +20,14 @@ from .evaluate import step_flops_per_token
 import torch.nn.functional as F
 from .losses import alignment_loss, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
-from .config import preset_configs, variant_config
+from .config import FREEZING_SCHEDULES, preset_configs, variant_config
 from .cli import tune_cpu_allocator
 from .train import compile_blocks, make_optimizer, train_step
 
 # %% auto #0
-__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB',
-           'FREEZING_SCHEDULES', 'matmul_peak', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table',
-           'step_memory_model', 'fused_benchmark', 'loss_benchmark', 'fused_targets', 'fused_model_ratios',
-           'format_fused', 'freezing_benchmark', 'bench_cli']
+__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB', 'matmul_peak',
+           'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model', 'fused_benchmark',
+           'loss_benchmark', 'fused_targets', 'fused_model_ratios', 'format_fused', 'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -433,9 +432,6 @@ def format_fused(r: dict) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/11_benchmarks.ipynb #c014b
-FREEZING_SCHEDULES = {'none': ((), ()), 'early': ((0.1,), (0.25,)), 'staged': ((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)),
-                      'aggressive': ((0.1,), (0.5,)), 'late': ((0.5, 0.7, 0.9), (0.1, 0.2, 0.3))}
-
 def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 10, warmup: int = 2) -> dict:
     """Step time at every frozen depth the schedules reach (one interleaved run), and each schedule's time and FLOPs
     against none."""

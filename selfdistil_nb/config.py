@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, fields, replace
 
 # %% auto #0
 __all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES',
-           'ABLATIONS', 'MAIN_VARIANTS', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig', 'configs_to_dict',
-           'configs_from_dict', 'apply_overrides', 'variant_config', 'preset_configs', 'skip_check', 'has_cxx_compiler']
+           'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig',
+           'configs_to_dict', 'configs_from_dict', 'apply_overrides', 'variant_config', 'freezing_overrides',
+           'preset_configs', 'skip_check', 'has_cxx_compiler']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -283,6 +284,18 @@ def variant_config(name: str, base: DistilConfig | None = None) -> DistilConfig:
     "`base` (default `DistilConfig()`) with the switches of variant `name`."
     if name not in VARIANTS: raise ValueError(f"unknown variant {name!r}: use one of {list(VARIANTS)}")
     return replace(base or DistilConfig(), **VARIANTS[name])
+
+# %% ../nbs/00_config.ipynb #p002g
+FREEZING_SCHEDULES = {'none': ((), ()), 'early': ((0.1,), (0.25,)), 'staged': ((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)),
+                      'aggressive': ((0.1,), (0.5,)), 'late': ((0.5, 0.7, 0.9), (0.1, 0.2, 0.3))}
+
+def freezing_overrides(name: str) -> tuple:
+    "The `--set` overrides of freezing schedule `name` (a key of `FREEZING_SCHEDULES`; not 'none', which is no-freeze)."
+    if name not in FREEZING_SCHEDULES or name == 'none':
+        raise ValueError(f"unknown freezing schedule {name!r}: use one of {[n for n in FREEZING_SCHEDULES if n != 'none']}")
+    ms, fs = FREEZING_SCHEDULES[name]
+    return (f"distil.freeze_milestones={','.join(f'{x:g}' for x in ms)}",
+            f"distil.freeze_fracs={','.join(f'{x:g}' for x in fs)}")
 
 # %% ../nbs/00_config.ipynb #p004
 def _preset_tiny():

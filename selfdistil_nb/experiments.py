@@ -16,7 +16,8 @@ from typing import TypedDict
 from pathlib import Path
 import torch
 from scipy import stats
-from .config import ABLATIONS, MAIN_VARIANTS, ModelConfig, configs_from_dict, configs_to_dict, preset_configs
+from .config import (ABLATIONS, BASELINES, MAIN_VARIANTS, ModelConfig, configs_from_dict,
+    configs_to_dict, freezing_overrides, preset_configs)
 from .data import DataError, eval_batches, prepare_tokens
 from .evaluate import (PRUNE_STRATEGIES, blocks_to_keep,
     cumulative_flops, evaluate, fit_temperature, prune_k, run_flops)
@@ -31,8 +32,9 @@ __all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'CALIBRATION_LOGITS', 'LONG_P
            'LONG_SD_LR_FACTORS', 'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED',
            'LONG_FINAL', 'LONG_MAIN_SEEDS', 'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS',
            'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec', 'effective_rank', 'hidden_stats', 'RunRecord', 'check_record',
-           'cumulative_tflops', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference', 'holm',
-           'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli', 'ema_variance']
+           'cumulative_tflops', 'run_tflops', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference',
+           'holm', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli',
+           'ema_variance']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -122,6 +124,10 @@ def cumulative_tflops(r: RunRecord) -> list[float]:
     m, d, t = configs_from_dict(configs)
     return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
 
+def run_tflops(r: RunRecord) -> float:
+    "Training TFLOPs of a run (its last step's `cumulative_tflops`)."
+    return cumulative_tflops(r)[-1]
+
 RECORD_METRICS = {                 # the report's per-run columns: name -> how it is read from a tested RunRecord
     'ppl': lambda r: r['student']['ppl'],
     'ppl_word': lambda r: r['student'].get('ppl_word'),
@@ -129,7 +135,7 @@ RECORD_METRICS = {                 # the report's per-run columns: name -> how i
     'prune': lambda r: r['prune_degradation_pct'],
     'accuracy': lambda r: 100 * r['student']['accuracy'],             # in %
     'teacher_ppl': lambda r: (r['teacher'] or {}).get('ppl'),
-    'tflops': lambda r: cumulative_tflops(r)[-1],
+    'tflops': run_tflops,
     'train_s': lambda r: r['train']['train_s'],
     'tokens_per_s': lambda r: r['train']['tokens_per_s'],
     'tokens': lambda r: r['train']['tokens'],
@@ -284,10 +290,8 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
                   for t in (0.9, 0.999)]
         specs += [RunSpec('temperature', f'T-{t}', 'selfdistil-t', seed, (f'distil.kd_temperature={t}',), preset)
                   for t in (1.0, 4.0)]
-        specs += [RunSpec('freezing', 'early', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1',
-                                                                      'distil.freeze_fracs=0.25'), preset),
-                  RunSpec('freezing', 'aggressive', 'selfdistil-t', seed, ('distil.freeze_milestones=0.1',
-                                                                           'distil.freeze_fracs=0.5'), preset)]
+        specs += [RunSpec('freezing', name, 'selfdistil-t', seed, freezing_overrides(name), preset)
+                  for name in ('early', 'aggressive')]
         specs.append(RunSpec('layerdrop', 'p-0.05', 'selfdistil-t', seed, ('model.layerdrop_p=0.05',), preset))
         specs += [RunSpec('scaling', f'{v}-d{d}', v, seed, (f'model.d_model={d}',), preset)
                   for d in (64, 256) for v in ('gpt-base', 'selfdistil-t')]
@@ -390,9 +394,7 @@ LONG_FINAL = 'long-tuned'                         # results/long-tuned/<part>/: 
 LONG_MAIN_SEEDS, LONG_MAX_SEEDS, LONG_TARGET_HALF_WIDTH = 5, 10, 0.1   # more seeds while the ppl interval is wider
 LONG_TEACHER_SEEDS = (TEACHER_SEED, TEACHER_SEED + 1)  # two KD-only teachers; students alternate between them
 LONG_SEEDS = (0, 1, 2)                           # baselines, ablations, lengths
-LONG_FREEZING = {'early': ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.25'),
-                 'aggressive': ('distil.freeze_milestones=0.1', 'distil.freeze_fracs=0.5'),
-                 'late': ('distil.freeze_milestones=0.5,0.7,0.9', 'distil.freeze_fracs=0.1,0.2,0.3')}
+LONG_FREEZING = ('early', 'aggressive', 'late')  # schedules of `FREEZING_SCHEDULES` beside the default (staged)
 
 def _main_seeds(results_dir, part: str, labels=('gpt-base', 'selfdistil-t')) -> range:
     """Seeds of the headline pair: `LONG_MAIN_SEEDS`, then one more at a time (up to `LONG_MAX_SEEDS`) while the 95 %
@@ -436,18 +438,17 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
     specs += [R('length', f'{v}-steps{n}', v, s, over(v, s) + length(n) + (tau_for(n) if v == 'selfdistil-t' else ()))
               for s in seeds for n in (round(f * t.max_steps) for f in LONG_LENGTH_FRACS)
               for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
-    specs += [R('freezing', name, 'selfdistil-t', 0, sd + ov) for name, ov in LONG_FREEZING.items()]
+    specs += [R('freezing', name, 'selfdistil-t', 0, sd + freezing_overrides(name)) for name in LONG_FREEZING]
     named = lambda s: (not s.experiment.startswith(LONG_FINAL) or s.variant == 'gpt-base' or sd_best is not None)
     return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher is trained
                                               or teachers[s.seed % 2].path(results_dir).exists())]
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
-    """A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then GPT-Base, KD-only, EMA-only,
-    SelfDistil-T."""
+    "A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then Table 1's `BASELINES`."
     teacher = RunSpec('replay-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, (), preset)
     kd = (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     return [teacher] + [RunSpec('replay-main', v, v, seed, kd if v == 'kd-only' else (), preset)
-                        for seed in seeds for v in ('gpt-base', 'kd-only', 'ema-only', 'selfdistil-t')]
+                        for seed in seeds for v in BASELINES]
 
 # %% ../nbs/09_experiments.ipynb #c019
 def _describe(r: dict) -> str:

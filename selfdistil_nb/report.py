@@ -11,33 +11,31 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
-from .experiments import RECORD_METRICS, RunRecord, check_record, cumulative_tflops, difference, holm
+from .config import ABLATIONS
+from .experiments import (RECORD_METRICS, RunRecord, check_record,
+    cumulative_tflops, difference, holm, run_tflops)
 
 # %% auto #0
-__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'run_tflops', 'compute_curve', 'run_device',
-           'load_records', 'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare',
-           'judge_all', 'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
+__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'compute_curve', 'run_device', 'load_records',
+           'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all', 'reported',
+           'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
            'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning', 'plot_compute_curves',
            'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps']
 
 # %% ../nbs/10_report.ipynb #c007
-def run_tflops(record: RunRecord) -> float:
-    "Training TFLOPs of a run, counted from its saved configs (`07_evaluate.run_flops`)."
-    return cumulative_tflops(record)[-1]
-
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
     "Training TFLOPs spent by each evaluation of a run, and the evaluated `key` there (from the run's saved configs)."
     cum = cumulative_tflops(record)
     ev = [e for e in record['curves']['eval'] if key in e]
     return [cum[e['step'] - 1] if e['step'] > 0 else 0.0 for e in ev], [e[key] for e in ev]
 
-RECORD_COLUMNS = ['experiment', 'label', 'seed', 'device', *RECORD_METRICS]
+RECORD_COLUMNS = ['experiment', 'label', 'seed', 'device']   # then one column per `RECORD_METRICS` entry
 
 def run_device(record: RunRecord) -> str:
     "The kind of device a run trained on ('cpu', 'cuda'): from its environment, else its config (older records)."
     return (record.get('environment') or {}).get('device') or record['configs']['train']['device'].split(':')[0]
 
-def load_records(results_dir='../results', experiment: str | None = None,
+def load_records(results_dir='results', experiment: str | None = None,
                  preset: str | None = 'wt2-grid') -> list[RunRecord]:
     "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset), checked."
     root = Path(results_dir) / experiment if experiment else Path(results_dir)
@@ -51,8 +49,13 @@ def load_records(results_dir='../results', experiment: str | None = None,
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
     "One row per run: the columns of `RECORD_METRICS` (ECE and accuracy in %; training TFLOPs from the run's configs)."
     rows = [{'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'], 'device': run_device(r),
-             **{k: f(r) for k, f in RECORD_METRICS.items()}} for r in records]
-    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+             **{k: _metric(f, r) for k, f in RECORD_METRICS.items()}} for r in records]
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS + list(RECORD_METRICS))
+
+def _metric(read, record):
+    "A metric of a record, or None where the record predates it (the field it reads is missing)."
+    try: return read(record)
+    except (KeyError, TypeError): return None
 
 # %% ../nbs/10_report.ipynb #c009
 def summarize(df: pd.DataFrame, labels: list, metrics=('ppl', 'ece', 'prune')) -> pd.DataFrame:
@@ -121,7 +124,9 @@ def judge_all(comparisons: list) -> list[str]:
 
 
 # %% ../nbs/10_report.ipynb #c012
-REPORT = {
+_REPORT_COLUMNS = {'table1': ('ppl', 'ece', 'prune'), 'table2': ('ppl', 'ece', 'prune'), 'table3_tau': ('ppl', 'ece'),
+                   'table3_T': ('ppl', 'ece'), 'table4': ('ppl', 'compute'), 'table5': ('ppl', 'prune')}
+_REPORT_ROWS = {                  # the report's tables as printed, one tuple per row in the columns above
     'table1': {'gpt-base': (34.5, 5.2, 5.2), 'kd-only': (32.8, 4.9, 4.9), 'ema-only': (32.3, 4.6, 3.6),
                'selfdistil-t': (31.7, 3.9, 2.2)},
     'table2': {'selfdistil-t': (31.7, 3.9, 2.2), 'no-align': (32.5, 4.5, 3.1), 'no-freeze': (32.2, 4.3, 2.7),
@@ -131,6 +136,12 @@ REPORT = {
     'table4': {'none': (32.1, 1.00), 'early': (31.9, 0.92), 'staged': (31.7, 0.88), 'aggressive': (31.9, 0.84)},
     'table5': {0.0: (31.9, 4.1), 0.05: (31.8, 3.0), 0.1: (31.7, 2.2)},
 }
+REPORT = {table: {row: dict(zip(_REPORT_COLUMNS[table], values)) for row, values in rows.items()}
+          for table, rows in _REPORT_ROWS.items()}   # REPORT[table][row][metric]: the one place of its numbers
+
+def reported(table: str, a, b, metric: str = 'ppl') -> str:
+    "The report's 'a → b' for `metric` in `table` (e.g. '34.5 → 31.7')."
+    return f"{REPORT[table][a][metric]:g} → {REPORT[table][b][metric]:g}"
 
 def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune'), names=None) -> pd.DataFrame:
     "Our mean ± std next to the report's value, per row of `report` (keys must be labels of `ours`)."
@@ -138,8 +149,8 @@ def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune
     for key, theirs in report.items():
         lab = (names or {}).get(key, key)
         row = {'row': key}
-        for i, m in enumerate(metrics):
-            row[f'{m} (report)'] = theirs[i] if i < len(theirs) else None
+        for m in metrics:
+            row[f'{m} (report)'] = theirs.get(m)
             if m not in ours.columns: row[f'{m} (ours)'] = '—'
             else: row[f'{m} (ours)'] = fmt(ours.loc[lab, m],
                                            ours.loc[lab, f'{m}_std']) if lab in ours.index else 'not run'
@@ -203,26 +214,26 @@ def _measured(frame, a, b, metric, device: str | None = None) -> str:
     std = lambda v: v.std(ddof=1) if len(v) > 1 else float('nan')
     return f"{fmt(x.mean(), std(x))} ({len(x)}) → {fmt(y.mean(), std(y))} ({len(y)})"
 
-FREEZE_SAVING_CLAIM = 12.0   # % of training compute, App. D
+FREEZE_SAVING_CLAIM = round(100 * (1 - REPORT['table4']['staged']['compute']), 6)  # % of training compute, App. D
 
 def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """One row per claim of the report: its numbers, ours under `protocol` (a key of PROTOCOLS) as mean ± std (runs),
     the difference with its 95 % interval and test, and the verdict, Holm-corrected across the table's rows."""
     p = PROTOCOLS[protocol]
     main = df[df.experiment.isin((p['main'],) + p.get('more', ()))]
-    rows = []
+    rows, t1 = [], lambda b, metric: reported('table1', 'gpt-base', b, metric)
     def add(claim, report, frame, a, b, metric, lower=True):
         c = compare(frame, a, b, metric, lower)
         rows.append({'claim': claim, 'report': report, 'measured': _measured(frame, a, b, metric, (c or {}).get('device')),
                      'comparison': c})
-    add('T1: SelfDistil-T lowers PPL', '34.5 → 31.7', main, 'gpt-base', 'selfdistil-t', 'ppl')
-    add('T1: SelfDistil-T lowers ECE (%)', '5.2 → 3.9', main, 'gpt-base', 'selfdistil-t', 'ece')
-    add('T1: SelfDistil-T lowers Prune↓ (%)', '5.2 → 2.2', main, 'gpt-base', 'selfdistil-t', 'prune')
-    add('T1: KD-only lowers PPL', '34.5 → 32.8', main, 'gpt-base', p['kd'], 'ppl')
+    add('T1: SelfDistil-T lowers PPL', t1('selfdistil-t', 'ppl'), main, 'gpt-base', 'selfdistil-t', 'ppl')
+    add('T1: SelfDistil-T lowers ECE (%)', t1('selfdistil-t', 'ece'), main, 'gpt-base', 'selfdistil-t', 'ece')
+    add('T1: SelfDistil-T lowers Prune↓ (%)', t1('selfdistil-t', 'prune'), main, 'gpt-base', 'selfdistil-t', 'prune')
+    add('T1: KD-only lowers PPL', t1('kd-only', 'ppl'), main, 'gpt-base', p['kd'], 'ppl')
     if rows[-1]['measured'] != 'not run yet': rows[-1]['measured'] += f" ({p['kd_name']})"
-    add('T1: EMA-only lowers PPL', '34.5 → 32.3', main, 'gpt-base', 'ema-only', 'ppl')
-    for abl, rep in (('no-align', 32.5), ('no-freeze', 32.2), ('no-layerdrop', 32.1), ('no-ema', 33.0)):
-        add(f"T2: removing {abl[3:]} raises PPL", f"{rep} → 31.7", main, abl, 'selfdistil-t', 'ppl')
+    add('T1: EMA-only lowers PPL', t1('ema-only', 'ppl'), main, 'gpt-base', 'ema-only', 'ppl')
+    for abl in ABLATIONS:
+        add(f"T2: removing {abl[3:]} raises PPL", reported('table2', abl, 'selfdistil-t'), main, abl, 'selfdistil-t', 'ppl')
     if protocol == 'long-tuned':                       # the cheap baselines a reviewer names
         add('ECE after temperature scaling: SelfDistil-T lowers it (%)', '—', main, 'gpt-base', 'selfdistil-t', 'ece_ts')
         add('SelfDistil-T beats GPT-Base through its EMA weights (PPL)', '—', main, 'ema-weights', 'selfdistil-t', 'ppl')
@@ -233,14 +244,14 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
             'selfdistil-t', 'ppl')
     for r, v in zip(rows, judge_all([r.pop('comparison') for r in rows])): r['verdict'] = v
     staged, none = main[main.label == 'selfdistil-t'].tflops, main[main.label == 'no-freeze'].tflops
-    claim = 'App. D: staged freezing saves ≈ 12 % of training compute'
+    claim = f'App. D: staged freezing saves ≈ {FREEZE_SAVING_CLAIM:g} % of training compute'
     if len(staged) and len(none):
         saving = 100 * (1 - staged.mean() / none.mean())
         ok = saving >= FREEZE_SAVING_CLAIM - 2
-        rows.append({'claim': claim, 'report': '12 %', 'measured': f"{saving:.1f} % of the FLOPs",
+        rows.append({'claim': claim, 'report': f'{FREEZE_SAVING_CLAIM:g} %', 'measured': f"{saving:.1f} % of the FLOPs",
                      'verdict': ('reproduced' if ok else 'not reproduced') + f": counted FLOPs (rule: within 2 points "
                                                                              f"of {FREEZE_SAVING_CLAIM:g} %)"})
-    else: rows.append({'claim': claim, 'report': '12 %', 'measured': 'not run yet', 'verdict': 'not run yet'})
+    else: rows.append({'claim': claim, 'report': f'{FREEZE_SAVING_CLAIM:g} %', 'measured': 'not run yet', 'verdict': 'not run yet'})
     return pd.DataFrame(rows).set_index('claim')
 
 def claims_side_by_side(df: pd.DataFrame, protocols=tuple(PROTOCOLS)) -> pd.DataFrame:
