@@ -65,7 +65,7 @@ CORPORA = {
     'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',),
                               split_by='documents', fractions=(0.9995,)),
 }
-assert set(CORPORA) == set(CORPUS_NAMES)
+assert set(CORPORA) == set(CORPUS_NAMES), "CORPORA and config's CORPUS_NAMES name different corpora"
 
 def resolve_data_dir(data_dir=None) -> Path | None:
     "`data_dir`, else `$SELFDISTIL_DATA_DIR`, else None."
