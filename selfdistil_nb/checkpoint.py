@@ -101,9 +101,11 @@ def set_rng_state(st: dict, gen: torch.Generator, layerdrop_gen: torch.Generator
 
 # %% ../nbs/07a_checkpoint.ipynb #r011
 class MetricsLog:
-    "Appends one JSON object per line to `path` (if any) and keeps them in `rows`."
-    def __init__(self, path: Path | None, resume_step: int | None = None):
+    """Appends one JSON object per line to `path` (if any) and keeps them in `rows`; with `tensorboard_dir`, also
+    writes each row's numbers there as TensorBoard scalars, `kind/name` at the row's step."""
+    def __init__(self, path: Path | None, resume_step: int | None = None, tensorboard_dir=None):
         self.path, self.rows = path, []
+        self.tensorboard = _summary_writer(tensorboard_dir, resume_step) if tensorboard_dir else None
         if path and resume_step is not None and path.exists():   # drop lines a crashed run wrote after its checkpoint
             keep = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)['step'] < resume_step]
             path.write_text(''.join(l + '\n' for l in keep))
@@ -113,6 +115,19 @@ class MetricsLog:
         self.rows.append(row)
         if self.path:
             with open(self.path, 'a') as f: f.write(json.dumps(row) + '\n')
+        if self.tensorboard:
+            for name, v in row.items():
+                if name not in ('step', 'kind') and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self.tensorboard.add_scalar(f"{row.get('kind', 'log')}/{name}", v, row['step'])
+            self.tensorboard.flush()
+
+def _summary_writer(log_dir, resume_step: int | None):
+    "PyTorch's TensorBoard writer; a resumed run first drops the events at and after its checkpoint's step."
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError("logging to TensorBoard needs the tensorboard package: "
+                          "pip install 'selfdistil_nb[tensorboard]'") from e
+    return SummaryWriter(str(log_dir), purge_step=resume_step)
 
 def write_json(path: Path, obj):
     "Write `obj` as JSON to `path` atomically (as `save_checkpoint` writes), creating its folder."

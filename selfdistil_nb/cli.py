@@ -5,6 +5,7 @@
 # %% ../nbs/08a_cli.ipynb #x002
 from __future__ import annotations
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 import torch
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--prompt', default='\n', help="text to continue in the final sample ('' for none)")
     p.add_argument('--top-k', type=int, default=200, help="sample among the k likeliest tokens (1: greedy)")
     p.add_argument('--no-progress', action='store_true', help="no progress bar")
+    p.add_argument('--tensorboard', metavar='DIR', help="also log the metrics rows to TensorBoard in DIR "
+                   "(the tensorboard extra)")
     p.add_argument('--overwrite', action='store_true', help="replace a run already in the --out folder")
     return p
 
@@ -83,13 +86,16 @@ def train_cli(argv: list | None = None):
     tune_cpu_allocator()
     try: model_cfg, distil_cfg, train_cfg = _cli_configs(args)
     except (ValueError, CheckpointError) as e: parser.error(str(e))
+    if args.tensorboard and importlib.util.find_spec('tensorboard') is None:   # before any work is done
+        parser.error("--tensorboard needs the tensorboard package: pip install 'selfdistil_nb[tensorboard]'")
     variant = args.variant if args.preset else 'resumed'
     out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
                   resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress,
                   sample_prompt=args.prompt or None,
-                  sample_top_k=args.top_k, overwrite=args.overwrite)
+                  sample_top_k=args.top_k, overwrite=args.overwrite,
+                  tensorboard_dir=args.tensorboard)
     except (ValueError, RunExistsError) as e: parser.error(str(e))
     except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged) as e:
         print(f"selfdistil_train: error: {e}", file=sys.stderr)

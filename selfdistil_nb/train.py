@@ -200,7 +200,8 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
           sample_prompt: str | None = None,  # text to continue at the end, for a quick look
           sample_tokens: int = 200,
           sample_top_k: int = 200,     # 1: greedy
-          overwrite: bool = False) -> TrainSummary | None:  # replace a finished or different run in `out_dir`
+          overwrite: bool = False,     # replace a finished or different run in `out_dir`
+          tensorboard_dir=None) -> TrainSummary | None:  # also log the metrics rows to TensorBoard there
     "Train SelfDistil-T (or a variant); returns its `TrainSummary` (None on ranks other than 0 under DDP)."
     tc = train_cfg
     rank, world, device = dist_setup(tc.device)
@@ -256,7 +257,8 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
         write_json(out / 'config.json', configs)
         (out / 'tokenizer').mkdir(exist_ok=True)
         data.tokenizer.save(out / 'tokenizer')       # for `selfdistil_export` and sampling later
-    log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None)
+    log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None,
+                     tensorboard_dir if is_main else None)
     bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
     if device.type == 'cuda' and not bf16:         # fp32 means fp32: TF32 off explicitly, whatever the defaults
