@@ -258,8 +258,7 @@ def check_targets(r: dict) -> list[tuple]:
 def format_table(r: dict) -> str:
     "The benchmark as a plain-text table."
     lines = [f"{r['preset']} on {r['device']} ({r['threads']} threads, torch {r['torch']}), {r['repeats']} "
-             "interleaved repeats; "
-             f"matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
+             f"interleaved repeats; matmul peak {r['matmul_peak_flops'] / 1e9:.1f} GFLOP/s",
              f"{'case':40s} {'median ms':>10s} {'IQR ms':>8s} {'tokens/s':>10s} {'MFU':>6s} {'time ×':>7s} "
              f"{'95 % CI':>12s} {'FLOPs ×':>8s}"]
     for k, v in r['median_s'].items():

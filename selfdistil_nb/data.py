@@ -100,8 +100,7 @@ def _not_in_data_dir(name: str, data_dir: Path) -> CorpusNotFoundError:
         f"{', '.join(spec.files.values())} "
         f"in it and in its sub-folders {', '.join(spec.folders)}). A data directory given as an argument or in "
         f"SELFDISTIL_DATA_DIR is used alone, so the Hugging Face hub dataset {spec.hub[0]!r} was not tried: put the "
-        "files "
-        "there, or give no data directory to download the corpus by name.")
+        "files there, or give no data directory to download the corpus by name.")
 
 def _missing(name: str, hub_error: Exception) -> CorpusNotFoundError:
     spec = CORPORA[name]

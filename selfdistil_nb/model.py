@@ -158,8 +158,7 @@ class DecoderLM(nn.Module):
         emb, head = state_dict.get('tok_emb.weight'), state_dict.get('head.weight')
         if self.is_tied and emb is not None and head is not None and emb is not head and not torch.equal(emb, head):
             raise ValueError("the state dict has separate input-embedding and head weights (an untied model, e.g. "
-                             "after freezing) "
-                             "but this model ties them: call untie_embedding_() before loading")
+                             "after freezing) but this model ties them: call untie_embedding_() before loading")
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def prune(self, keep_blocks: list[int]) -> DecoderLM:

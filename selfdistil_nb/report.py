@@ -200,8 +200,7 @@ def regime_line(name: str, r: dict) -> str:
         state = f"converged (best validation loss before the end; {moved} over the last 20 % of the steps)"
     elif r['converged']: state = f"converged (validation loss flat: {moved} over the last 20 % of the steps)"
     else: state = (f"not converged (validation loss still falling, {moved} over the last 20 % of the steps, "
-                   "flattening only as "
-                   "the learning rate decays)" if r['last20_change_pct'] < 1.0 else
+                   "flattening only as the learning rate decays)" if r['last20_change_pct'] < 1.0 else
                    f"not converged (validation loss {moved} over the last 20 % of the steps)")
     return f"`{name}`: {r['tokens'] / 1e6:.1f}M training tokens per run{ep}; GPT-Base {state}."
 
@@ -396,8 +395,7 @@ def gap_sentence(gaps: pd.DataFrame, variant: str) -> str:
     first, last = g.iloc[0], g.iloc[-1]
     flips = np.sign(first.gap) != np.sign(last.gap)
     return (f"{variant} − GPT-Base goes from {first.gap:+.2f} at {first.tokens / 1e6:.1f}M tokens to {last.gap:+.2f} "
-            "at "
-            f"{last.tokens / 1e6:.1f}M tokens: the sign {'flips' if flips else 'does not flip'} as training lengthens.")
+            f"at {last.tokens / 1e6:.1f}M tokens: the sign {'flips' if flips else 'does not flip'} as training lengthens.")
 
 def plot_gaps(gaps: pd.DataFrame, ax=None, epoch_tokens: float | None = None):
     "Test-PPL gap to GPT-Base against training tokens (mean ± std over seeds), one line per variant."

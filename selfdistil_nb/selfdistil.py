@@ -23,8 +23,7 @@ def load_fixed_teacher(path, model_cfg: ModelConfig) -> DecoderLM:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"teacher checkpoint {str(path)!r} not found: KD-only distils from a separately "
-                                "trained model; "
-                                "train one (e.g. the gpt-base variant) and set distil.teacher_checkpoint to its "
+                                "trained model; train one (e.g. the gpt-base variant) and set distil.teacher_checkpoint to its "
                                 "checkpoint")
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     state = {k[len('student.'):]: v for k, v in ckpt['model'].items() if k.startswith('student.')}

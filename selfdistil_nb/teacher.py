@@ -42,8 +42,8 @@ class EMATeacher(nn.Module):
         t, s = self.model, student     # the ways a student can change structure: untying, pruning
         if (t.is_tied, len(t.blocks), t.cfg.d_model) != (s.is_tied, len(s.blocks), s.cfg.d_model):
             raise ValueError("EMATeacher.update: student and teacher parameters differ in number or shape "
-                             f"(tied {s.is_tied} vs {t.is_tied}, {len(s.blocks)} vs {len(t.blocks)} blocks); untie or "
-                             "prune both alike")
+                             f"(tied {s.is_tied} vs {t.is_tied}, {len(s.blocks)} vs {len(t.blocks)} blocks); "
+                             "untie or prune both alike")
         if decay is not None and decay != self.decay:
             self.decay = decay
             self.averaged.multi_avg_fn = get_ema_multi_avg_fn(decay)

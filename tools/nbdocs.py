@@ -171,14 +171,13 @@ def _katex_dir() -> Path:
     for d in _KATEX_DIRS:
         if (Path(d) / 'katex.min.js').exists(): return Path(d)
     raise DocsToolMissing("KaTeX not found (looked in " + ', '.join(_KATEX_DIRS) + "): the site serves its own copy "
-                                                                                   "so that math "
-                          "renders offline; install it with `apt-get install libjs-katex`")
+                          "so that math renders offline; install it with `apt-get install libjs-katex`")
 
 def _pandoc() -> str:
     exe = shutil.which('pandoc')
     if exe is None: raise DocsToolMissing("pandoc not found: the offline site is rendered by pandoc; install it with "
-                                          "`apt-get install pandoc` (or from pandoc.org), or use `nbdev_docs` where "
-                                          "Quarto is installed")
+                                          "`apt-get install pandoc` (or from pandoc.org), or use "
+                                          "`nbdev_docs` where Quarto is installed")
     return exe
 
 def _sidebar(pages: list[dict], current: str) -> str:
@@ -256,8 +255,8 @@ def chromium_path() -> str:
     "The system Chromium (Playwright drives it; its own browser download is not needed)."
     for name in ('chromium', 'chromium-browser', 'google-chrome'):
         if shutil.which(name): return shutil.which(name)
-    raise DocsToolMissing("Chromium not found: the docs' browser check needs it; install it with `apt-get install "
-                          "chromium`")
+    raise DocsToolMissing("Chromium not found: the docs' browser check needs it; install it "
+                          "with `apt-get install chromium`")
 
 def check_site(site: Path, screenshots: tuple = ('index', 'report')) -> list[str]:
     """Open every page of `site` in headless Chromium and return what a reader would see wrong: Quarto directives or raw
