@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 __all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES',
            'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig',
            'configs_to_dict', 'configs_from_dict', 'apply_overrides', 'variant_config', 'freezing_overrides',
-           'preset_configs', 'skip_check', 'has_cxx_compiler']
+           'preset_configs']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -363,15 +363,3 @@ def preset_configs(preset: str, variant: str = 'selfdistil-t', overrides: list =
     if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
     m, d, t = PRESETS[preset]()
     return apply_overrides(m, variant_config(variant, d), t, overrides)
-
-# %% ../nbs/00_config.ipynb #k002
-def skip_check(reason: str) -> None:
-    "Report a check that did not run, and why (printed, and appended to `$SELFDISTIL_SKIP_LOG` if set)."
-    print(f"SKIPPED: {reason}")
-    log = os.environ.get('SELFDISTIL_SKIP_LOG')
-    if log:
-        with open(log, 'a') as f: f.write(reason + '\n')
-
-def has_cxx_compiler() -> bool:
-    "Whether a C++ compiler is on the path (inductor, `torch.compile`'s CPU backend, needs one)."
-    return any(shutil.which(c) for c in ('g++', 'c++', 'clang++'))

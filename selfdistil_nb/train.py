@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
-from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict, has_cxx_compiler
+from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
+from .testing import has_cxx_compiler
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
     config_mismatches, git_commit, load_checkpoint, rng_state, run_environment,
     save_checkpoint, set_rng_state, write_json)
