@@ -191,6 +191,118 @@ def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt
     return row
 
 # %% ../nbs/08_train.ipynb #c020
+def _check_resume(resume, configs: dict, world: int) -> dict:
+    "The checkpoint to resume from, refused before any data is prepared if it is another run's."
+    ckpt = load_checkpoint(resume)
+    diffs = config_mismatches(ckpt['configs'], configs)
+    if diffs: raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
+    if len(ckpt['rng']) != world:
+        raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
+    return ckpt
+
+def _load_data(model_cfg, tc, data, data_dir, cache_dir, ckpt, resume) -> tuple:
+    "`(data, train_tokens, data_source)`: the run's tokens (a resumed run's own data), checked against the model."
+    if ckpt: data_dir, saved_data = _resume_data(ckpt, data_dir)
+    data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
+    if ckpt: _check_same_data(data, saved_data, resume)
+    resolved = resolve_data_dir(data_dir)
+    source = {'data_dir': str(resolved.resolve()) if resolved else None, 'cache_key': data.key}
+    check_data(data, model_cfg.vocab_size, tc.seq_len, repr(tc.corpus))
+    train_tokens = data['train'][:max(tc.seq_len + 1, int(len(data['train']) * tc.train_frac))]
+    return data, train_tokens, source
+
+def _build_run(model_cfg, distil_cfg, tc, rank: int, world: int, device, out, configs: dict,
+               source: dict) -> _Run:
+    "The model, optimizer, schedule and random generators of a fresh run, identical on every rank."
+    torch.manual_seed(tc.seed)                     # the same initial weights on every rank
+    sd = SelfDistilT(model_cfg, distil_cfg).to(device)
+    layerdrop_gen = torch.Generator().manual_seed(tc.seed + 1)
+    sd.layerdrop_generator = layerdrop_gen         # the same LayerDrop decisions on every rank
+    sd.fused_head = tc.fused_loss
+    torch.manual_seed(tc.seed + rank)              # dropout masks differ across ranks
+    opt = make_optimizer(sd, tc)
+    ckpts = out / 'checkpoints' if out else None
+    return _Run(sd, opt, lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr),
+                gen=torch.Generator().manual_seed(tc.seed),   # data windows: one global batch, each rank its slice
+                layerdrop_gen=layerdrop_gen, configs=configs, world=world, is_main=rank == 0,
+                ckpt_path=ckpts / 'last.pt' if ckpts else None,
+                best_path=ckpts / 'best.pt' if ckpts and tc.keep_best else None,
+                best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best,
+                evals_dir=ckpts if ckpts and tc.keep_evals else None, data_source=source)
+
+def _restore(run: _Run, ckpt: dict, rank: int, total_steps: int) -> int:
+    "The step to start from: a checkpoint's state loaded into `run`, or step 0's freezing applied."
+    if ckpt is None:
+        if run.sd.freeze_for_step(0, total_steps): drop_frozen_params(run.opt)
+        return 0
+    run.sd.load_state_dict(ckpt['model'])          # re-applies the frozen depth first
+    drop_frozen_params(run.opt)
+    run.opt.load_state_dict(ckpt['optimizer'])
+    run.sched.load_state_dict(ckpt['scheduler'])
+    set_rng_state(ckpt['rng'][rank], run.gen, run.layerdrop_gen)
+    run.best = ckpt.get('best', run.best)
+    return ckpt['step']
+
+def _write_run_files(out: Path, configs: dict, data: TokenData):
+    "config.json and the tokenizer (for `selfdistil_export` and sampling later)."
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / 'config.json', configs)
+    (out / 'tokenizer').mkdir(exist_ok=True)
+    data.tokenizer.save(out / 'tokenizer')
+
+def _autocast(tc, device: torch.device):
+    "bf16 autocast on CUDA where asked for; fp32 there means fp32, TF32 off explicitly."
+    bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
+    if device.type == 'cuda' and not bf16:
+        torch.set_float32_matmul_precision('highest')
+        torch.backends.cudnn.allow_tf32 = False
+    return torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
+
+def _sample(sd: SelfDistilT, data: TokenData, prompt: str, tokens: int, top_k: int, seed: int, device) -> str:
+    "The student's continuation of `prompt`, for a quick look at a finished run."
+    ids = torch.tensor([data.tokenizer.encode(prompt)], device=device)
+    out = generate(sd.student, ids, tokens, top_k=top_k, vocab_size=data.vocab_size,
+                   generator=torch.Generator(device=device).manual_seed(seed))
+    return data.tokenizer.decode(out[0].tolist())
+
+def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, eval_kw: dict, rank: int,
+                 stop_at, progress: bool, resumed: bool) -> tuple:
+    """Steps `start` … `max_steps − 1`: validation and checkpoints on schedule, one `train_step` each, logged.
+    Returns `(stopped_at, last checkpoint, seconds in steps, tokens seen)`; `stopped_at` is None at the end."""
+    sd, world, device = run.sd, run.world, eval_kw['device']
+    model = wrap_ddp(sd, world, device)
+    sd.train()
+    train_time, tokens_seen = 0.0, 0
+    bar = tqdm(range(start, tc.max_steps), initial=start, total=tc.max_steps, disable=not (progress and run.is_main),
+               desc='train')
+    for step in bar:
+        if run.is_main and step % tc.eval_interval == 0:   # again after a resume: its row was dropped
+            _validate(run, data, step, tc.eval_batches, last_ckpt, log, **eval_kw)
+        if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not (resumed and step == start):
+            last_ckpt = _save_run(run, step)
+        if stop_at is not None and step >= stop_at:
+            bar.close()
+            return step, _save_run(run, step), train_time, tokens_seen
+        t_step = time.perf_counter()
+        lo, hi = rank * tc.batch_size, (rank + 1) * tc.batch_size
+        batches = [tuple(t[lo:hi] for t in get_batch(train_tokens, tc.batch_size * world, tc.seq_len, run.gen, device))
+                   for _ in range(tc.grad_accum)]
+        lr, depth = run.opt.param_groups[0]['lr'], int(sd.frozen)
+        try: terms = train_step(sd, run.opt, run.sched, batches, step, tc.max_steps, tc.grad_clip, model,
+                                eval_kw['autocast'])
+        except TrainingDiverged as e:
+            where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
+            raise TrainingDiverged(f"{e}; stopped without saving: {where}") from None
+        if int(sd.frozen) != depth: model = wrap_ddp(sd, world, device)   # frozen parameters leave DDP's reducer
+        train_time += time.perf_counter() - t_step
+        tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
+        if run.is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
+            row = {k: round(v.item(), 6) for k, v in terms.items()}
+            log(step=step, kind='train', lr=lr, frozen=depth, tokens_per_s=round(tokens_seen / train_time, 1), **row)
+            bar.set_postfix(loss=f"{row['lm']:.3f}", frozen=depth)
+    bar.close()
+    return None, last_ckpt, train_time, tokens_seen
+
 def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConfig,
           out_dir=None,                # where metrics.jsonl, config.json, summary.json and checkpoints/ go
           data: TokenData | None = None,  # tokens to use instead of `prepare_tokens(train_cfg.corpus, ...)`
@@ -206,118 +318,40 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     "Train SelfDistil-T (or a variant); returns its `TrainSummary` (None on ranks other than 0 under DDP)."
     tc = train_cfg
     rank, world, device = dist_setup(tc.device)
-    is_main = rank == 0
-    out = Path(out_dir) if out_dir else None
+    is_main, out = rank == 0, Path(out_dir) if out_dir else None
     configs = configs_to_dict(model_cfg, distil_cfg, tc)
     if tc.seq_len > model_cfg.max_seq_len:
         raise ValueError(f"TrainConfig.seq_len={tc.seq_len} is longer than "
                          f"ModelConfig.max_seq_len={model_cfg.max_seq_len}")
     if out and is_main and not resume: claim_out_dir(out, overwrite)
-    if resume:                                     # checked before any data is prepared
-        ckpt = load_checkpoint(resume)
-        diffs = config_mismatches(ckpt['configs'], configs)
-        if diffs:
-            raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
-        if len(ckpt['rng']) != world:
-            raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, "
-                                  f"this run has {world}")
-    if resume: data_dir, saved_data = _resume_data(ckpt, data_dir)
-    data = data or prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
-    if resume: _check_same_data(data, saved_data, resume)
-    resolved = resolve_data_dir(data_dir)
-    data_source = {'data_dir': str(resolved.resolve()) if resolved else None, 'cache_key': data.key}
-    check_data(data, model_cfg.vocab_size, tc.seq_len, repr(tc.corpus))
-    train_tokens = data['train'][:max(tc.seq_len + 1, int(len(data['train']) * tc.train_frac))]
-
-    torch.manual_seed(tc.seed)                     # the same initial weights on every rank
-    sd = SelfDistilT(model_cfg, distil_cfg).to(device)
-    layerdrop_gen = torch.Generator().manual_seed(tc.seed + 1)
-    sd.layerdrop_generator = layerdrop_gen         # the same LayerDrop decisions on every rank
-    sd.fused_head = tc.fused_loss
-    torch.manual_seed(tc.seed + rank)              # dropout masks differ across ranks
-    opt = make_optimizer(sd, tc)
-    run = _Run(sd, opt, lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr),
-               gen=torch.Generator().manual_seed(tc.seed),   # data windows: one global batch, each rank takes its slice
-               layerdrop_gen=layerdrop_gen, configs=configs, world=world, is_main=is_main,
-               ckpt_path=out / 'checkpoints' / 'last.pt' if out else None,
-               best_path=out / 'checkpoints' / 'best.pt' if out and tc.keep_best else None,
-               best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best,
-               evals_dir=out / 'checkpoints' if out and tc.keep_evals else None, data_source=data_source)
-    start, last_ckpt = 0, None
-    if resume:
-        sd.load_state_dict(ckpt['model'])        # re-applies the frozen depth first
-        drop_frozen_params(opt)
-        opt.load_state_dict(ckpt['optimizer'])
-        run.sched.load_state_dict(ckpt['scheduler'])
-        set_rng_state(ckpt['rng'][rank], run.gen, layerdrop_gen)
-        start, last_ckpt = ckpt['step'], Path(resume)
-        run.best = ckpt.get('best', run.best)
-    elif sd.freeze_for_step(0, tc.max_steps): drop_frozen_params(opt)
-    if out and is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / 'config.json', configs)
-        (out / 'tokenizer').mkdir(exist_ok=True)
-        data.tokenizer.save(out / 'tokenizer')       # for `selfdistil_export` and sampling later
+    ckpt = _check_resume(resume, configs, world) if resume else None
+    data, train_tokens, source = _load_data(model_cfg, tc, data, data_dir, cache_dir, ckpt, resume)
+    run = _build_run(model_cfg, distil_cfg, tc, rank, world, device, out, configs, source)
+    start = _restore(run, ckpt, rank, tc.max_steps)
+    if out and is_main: _write_run_files(out, configs, data)
     log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None,
                      tensorboard_dir if is_main else None)
-    bf16 = tc.precision == 'bf16' or (tc.precision == 'auto' and device.type == 'cuda')
-    autocast = torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
-    if device.type == 'cuda' and not bf16:         # fp32 means fp32: TF32 off explicitly, whatever the defaults
-        torch.set_float32_matmul_precision('highest')
-        torch.backends.cudnn.allow_tf32 = False
-    if tc.compile: compile_blocks(sd)
-    model = wrap_ddp(sd, world, device)
-    eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=autocast)
-    summary = lambda **kw: TrainSummary(steps=tc.max_steps, history=log.rows, configs=configs, world_size=world, **kw)
-
-    sd.train()
-    train_time, tokens_seen, t0 = 0.0, 0, time.perf_counter()
-    bar = tqdm(range(start, tc.max_steps), initial=start, total=tc.max_steps, disable=not (progress and is_main),
-               desc='train')
-    for step in bar:
-        resumed_here = resume and step == start
-        if is_main and step % tc.eval_interval == 0:   # again after a resume: its row was dropped
-            _validate(run, data, step, tc.eval_batches, last_ckpt, log, **eval_kw)
-        if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not resumed_here:
-            last_ckpt = _save_run(run, step)
-        if stop_at is not None and step >= stop_at:
-            last_ckpt = _save_run(run, step)
-            bar.close()
-            return summary(stopped_at=step, checkpoint=str(last_ckpt) if last_ckpt else None) if is_main else None
-
-        t_step = time.perf_counter()
-        lo, hi = rank * tc.batch_size, (rank + 1) * tc.batch_size
-        batches = [tuple(t[lo:hi] for t in get_batch(train_tokens, tc.batch_size * world, tc.seq_len, run.gen, device))
-                   for _ in range(tc.grad_accum)]
-        lr, depth = opt.param_groups[0]['lr'], int(sd.frozen)
-        try: terms = train_step(sd, opt, run.sched, batches, step, tc.max_steps, tc.grad_clip, model, autocast)
-        except TrainingDiverged as e:
-            where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
-            raise TrainingDiverged(f"{e}; stopped without saving: {where}") from None
-        if int(sd.frozen) != depth: model = wrap_ddp(sd, world, device)   # frozen parameters leave DDP's reducer
-        train_time += time.perf_counter() - t_step
-        tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
-
-        if is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
-            row = {k: round(v.item(), 6) for k, v in terms.items()}
-            log(step=step, kind='train', lr=lr, frozen=depth, tokens_per_s=round(tokens_seen / train_time, 1), **row)
-            bar.set_postfix(loss=f"{row['lm']:.3f}", frozen=depth)
-    bar.close()
-
+    eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=_autocast(tc, device))
+    if tc.compile: compile_blocks(run.sd)
+    t0 = time.perf_counter()
+    stopped_at, last_ckpt, train_s, tokens = _train_steps(run, data, train_tokens, tc, start, Path(resume) if resume
+                                                          else None, log, eval_kw, rank, stop_at, progress,
+                                                          bool(resume))
+    done = dict(steps=tc.max_steps, history=log.rows, configs=configs, world_size=world)
+    if stopped_at is not None:
+        return TrainSummary(**done, stopped_at=stopped_at, checkpoint=str(last_ckpt) if last_ckpt else None) \
+            if is_main else None
     final = _validate(run, data, tc.max_steps, 0, last_ckpt, log, **eval_kw) if is_main else None   # the whole split
     last_ckpt = _save_run(run, tc.max_steps)
+    sd = run.sd
     teacher_sums = gather(sum(p.double().sum().item() for p in sd.teacher.parameters()) if sd.teacher else None, world)
     if not is_main: return None
-    s = summary(final=final, checkpoint=str(last_ckpt) if last_ckpt else None, train_s=train_time,
-                tokens_per_s=tokens_seen / train_time if train_time else None, wall_s=time.perf_counter() - t0,
-                git_commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
-                environment=run_environment(device),
-                teacher_checksum_per_rank=teacher_sums,
-                best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best else None)
-    if sample_prompt:
-        prompt = torch.tensor([data.tokenizer.encode(sample_prompt)], device=device)
-        ids = generate(sd.student, prompt, sample_tokens, top_k=sample_top_k, vocab_size=data.vocab_size,
-                       generator=torch.Generator(device=device).manual_seed(tc.seed))
-        s.sample = data.tokenizer.decode(ids[0].tolist())
+    s = TrainSummary(**done, final=final, checkpoint=str(last_ckpt) if last_ckpt else None, train_s=train_s,
+                     tokens_per_s=tokens / train_s if train_s else None, wall_s=time.perf_counter() - t0,
+                     git_commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
+                     environment=run_environment(device), teacher_checksum_per_rank=teacher_sums,
+                     best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best
+                     else None)
+    if sample_prompt: s.sample = _sample(sd, data, sample_prompt, sample_tokens, sample_top_k, tc.seed, device)
     if out: write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
