@@ -16,7 +16,8 @@ from .schedules import align_start, frozen_depth
 
 # %% auto #0
 __all__ = ['ECE_BINS', 'PRUNE_STRATEGIES', 'evaluate', 'fit_temperature', 'fit_temperature_logits', 'blocks_to_keep', 'prune_k',
-           'prune_degradation', 'generate', 'step_flops_per_token', 'cumulative_flops', 'run_flops']
+           'prune_degradation', 'generate', 'step_flops_per_token', 'cumulative_flops', 'run_flops', 'effective_rank',
+           'hidden_stats']
 
 # %% ../nbs/07_evaluate.ipynb #c006
 ECE_BINS = 10
@@ -180,3 +181,17 @@ def run_flops(model_cfg: ModelConfig, distil_cfg: DistilConfig, seq_len: int, to
               steps: int) -> float:
     "Total training FLOPs of a run of `steps` optimizer steps."
     return cumulative_flops(model_cfg, distil_cfg, seq_len, tokens_per_step, steps)[-1] if steps > 0 else 0.0
+
+# %% ../nbs/07_evaluate.ipynb #hs007
+def effective_rank(h: torch.Tensor) -> float:
+    "Effective rank of `h` `[N, C]` (rows centred): exp of the entropy of its normalised singular values."
+    s = torch.linalg.svdvals((h - h.mean(0)).double())
+    p = s / s.sum()
+    return math.exp(-(p[p > 0] * p[p > 0].log()).sum().item())
+
+@torch.no_grad()
+def hidden_stats(model: DecoderLM, x: torch.Tensor) -> list[dict]:
+    "Per block: the effective rank of the block's output states on batch `x` (the collapse diagnostic of §4.2)."
+    model.eval()
+    _, hiddens = model(x, return_hidden=True)
+    return [{'layer': l, 'effective_rank': effective_rank(h.reshape(-1, h.shape[-1]))} for l, h in enumerate(hiddens)]

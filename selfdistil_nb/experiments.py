@@ -20,10 +20,9 @@ from .config import (ABLATIONS, BASELINES, MAIN_VARIANTS, ModelConfig, configs_f
     configs_to_dict, freezing_overrides, preset_configs)
 from .data import DataError, eval_batches, prepare_tokens
 from .evaluate import (PRUNE_STRATEGIES, blocks_to_keep,
-    cumulative_flops, evaluate, fit_temperature, prune_k, run_flops)
+    cumulative_flops, evaluate, fit_temperature, hidden_stats, prune_k, run_flops)
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
-from .teacher import EMATeacher
 from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint, write_json
 from .train import eval_checkpoint, train
 
@@ -31,10 +30,9 @@ from .train import eval_checkpoint, train
 __all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS',
            'LONG_SD_LR_FACTORS', 'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED',
            'LONG_FINAL', 'LONG_MAIN_SEEDS', 'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS',
-           'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec', 'effective_rank', 'hidden_stats', 'RunRecord', 'check_record',
-           'cumulative_tflops', 'run_tflops', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference',
-           'holm', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli',
-           'ema_variance']
+           'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec', 'RunRecord', 'check_record', 'cumulative_tflops', 'run_tflops',
+           'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference', 'holm', 'evaluation_noise',
+           'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -56,20 +54,6 @@ class RunSpec:
         return Path(results_dir) / self.experiment / 'checkpoints' / f"{self.label}-s{self.seed}.pt"
     def configs(self) -> tuple:
         return preset_configs(self.preset, self.variant, list(self.overrides) + [f'train.seed={self.seed}'])
-
-# %% ../nbs/09_experiments.ipynb #c007
-def effective_rank(h: torch.Tensor) -> float:
-    "Effective rank of `h` `[N, C]` (rows centred): exp of the entropy of its normalised singular values."
-    s = torch.linalg.svdvals((h - h.mean(0)).double())
-    p = s / s.sum()
-    return math.exp(-(p[p > 0] * p[p > 0].log()).sum().item())
-
-@torch.no_grad()
-def hidden_stats(model: DecoderLM, x: torch.Tensor) -> list[dict]:
-    "Per block: the effective rank of the block's output states on batch `x` (the collapse diagnostic of §4.2)."
-    model.eval()
-    _, hiddens = model(x, return_hidden=True)
-    return [{'layer': l, 'effective_rank': effective_rank(h.reshape(-1, h.shape[-1]))} for l, h in enumerate(hiddens)]
 
 # %% ../nbs/09_experiments.ipynb #c010
 PRUNE_EVAL_BATCHES = 50
@@ -528,23 +512,3 @@ def experiments_cli(argv: list | None = None):
 # %% ../nbs/09_experiments.ipynb #c020
 if __name__ == '__main__' and '__file__' in globals():
     experiments_cli()
-
-# %% ../nbs/09_experiments.ipynb #c022
-@torch.no_grad()
-def ema_variance(tau: float, steps: int = 4000, burn_in: int | None = None, sigma: float = 1.0, seed: int = 0) -> dict:
-    "Measured Var[θ_T] / Var[θ_S] of an `EMATeacher` tracking i.i.d.-noisy student parameters, and (1−τ)/(1+τ)."
-    g = torch.Generator().manual_seed(seed)
-    student = DecoderLM(ModelConfig(vocab_size=16, n_layer=1, n_head=1, d_model=8, max_seq_len=4))
-    params = list(student.parameters())
-    means = [torch.randn(p.shape, generator=g) for p in params]
-    teacher = EMATeacher(student, decay=tau)
-    burn_in = burn_in if burn_in is not None else int(10 / (1 - tau))
-    t_vals, s_vals = [], []
-    for step in range(burn_in + steps):
-        for p, m in zip(params, means): p.copy_(m + sigma * torch.randn(p.shape, generator=g))
-        teacher.update(student)
-        if step >= burn_in:
-            t_vals.append(torch.cat([p.flatten() for p in teacher.model.parameters()]).clone())
-            s_vals.append(torch.cat([p.flatten() for p in params]).clone())
-    t_var, s_var = torch.stack(t_vals).var(0).mean().item(), torch.stack(s_vals).var(0).mean().item()
-    return {'tau': tau, 'measured': t_var / s_var, 'predicted': (1 - tau) / (1 + tau)}

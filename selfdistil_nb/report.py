@@ -11,16 +11,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
-from .config import ABLATIONS
+import torch
+from .config import ABLATIONS, ModelConfig
 from .experiments import (RECORD_METRICS, RunRecord, check_record,
     cumulative_tflops, difference, holm, run_tflops)
+from .model import DecoderLM
+from .teacher import EMATeacher
 
 # %% auto #0
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'compute_curve', 'run_device', 'load_records',
            'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all', 'reported',
            'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
            'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning', 'plot_compute_curves',
-           'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps']
+           'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -412,3 +415,23 @@ def plot_gaps(gaps: pd.DataFrame, ax=None, epoch_tokens: float | None = None):
         sec.set_xlabel('epochs')
     ax.legend(fontsize=7)
     return fig
+
+# %% ../nbs/10_report.ipynb #ev022
+@torch.no_grad()
+def ema_variance(tau: float, steps: int = 4000, burn_in: int | None = None, sigma: float = 1.0, seed: int = 0) -> dict:
+    "Measured Var[θ_T] / Var[θ_S] of an `EMATeacher` tracking i.i.d.-noisy student parameters, and (1−τ)/(1+τ)."
+    g = torch.Generator().manual_seed(seed)
+    student = DecoderLM(ModelConfig(vocab_size=16, n_layer=1, n_head=1, d_model=8, max_seq_len=4))
+    params = list(student.parameters())
+    means = [torch.randn(p.shape, generator=g) for p in params]
+    teacher = EMATeacher(student, decay=tau)
+    burn_in = burn_in if burn_in is not None else int(10 / (1 - tau))
+    t_vals, s_vals = [], []
+    for step in range(burn_in + steps):
+        for p, m in zip(params, means): p.copy_(m + sigma * torch.randn(p.shape, generator=g))
+        teacher.update(student)
+        if step >= burn_in:
+            t_vals.append(torch.cat([p.flatten() for p in teacher.model.parameters()]).clone())
+            s_vals.append(torch.cat([p.flatten() for p in params]).clone())
+    t_var, s_var = torch.stack(t_vals).var(0).mean().item(), torch.stack(s_vals).var(0).mean().item()
+    return {'tau': tau, 'measured': t_var / s_var, 'predicted': (1 - tau) / (1 + tau)}
