@@ -45,27 +45,28 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     return _KDLoss.apply(student_logits, teacher_logits.detach(), temperature)
 
 # %% ../nbs/03_losses.ipynb #f002
-def _lm_kd_chunk(s, t, y, T: float):
-    """One chunk of tokens, forward: summed LM cross-entropy, summed KL(p_T ‖ p_S) at temperature `T`, and the rows'
-    log-normalisers `[3, n]` (of `s`, `s/T`, `t/T`) that backward reuses. Logits are upcast to fp32 (bf16 → fp32)."""
-    dtype = torch.promote_types(s.dtype, torch.float32)
-    s, t = s.to(dtype), t.to(dtype)
-    lse = torch.logsumexp(s, -1)
-    lm = (lse - s.gather(1, y[:, None]).squeeze(1)).sum()
-    s_t, t_t = s / T, t / T
+def _lm_kd_chunk(student, teacher, targets, temp: float):
+    """One chunk of tokens (`student`, `teacher`: their logits `[n, V]`), forward: summed LM cross-entropy, summed
+    KL(p_T ‖ p_S) at temperature `temp`, and the rows' log-normalisers `[3, n]` (of `student`, `student / temp`,
+    `teacher / temp`) that backward reuses. Logits are upcast to fp32 (bf16 → fp32)."""
+    dtype = torch.promote_types(student.dtype, torch.float32)
+    student, teacher = student.to(dtype), teacher.to(dtype)
+    lse = torch.logsumexp(student, -1)
+    lm = (lse - student.gather(1, targets[:, None]).squeeze(1)).sum()
+    s_t, t_t = student / temp, teacher / temp
     lse_s, lse_t = torch.logsumexp(s_t, -1), torch.logsumexp(t_t, -1)
     log_pt = t_t - lse_t[:, None]
     kd = (log_pt.exp() * (log_pt - s_t + lse_s[:, None])).sum()
     return lm, kd, torch.stack([lse, lse_s, lse_t])
 
-def _lm_kd_chunk_grad(s, t, y, lse, a, b, T: float):
-    """One chunk, backward: `a · d lm/ds + b · T · d kl/ds` = `a (p_S − onehot(y)) + b (p_S^T − p_T^T)`, from the
-    saved log-normalisers: elementwise only, no reduction."""
-    dtype = torch.promote_types(s.dtype, torch.float32)
-    s, t = s.to(dtype), t.to(dtype)
-    hit = torch.arange(s.shape[1], device=s.device)[None, :] == y[:, None]
-    g = ((s - lse[0, :, None]).exp() - hit.to(dtype)) * a
-    return g + ((s / T - lse[1, :, None]).exp() - (t / T - lse[2, :, None]).exp()) * b
+def _lm_kd_chunk_grad(student, teacher, targets, lse, a, b, temp: float):
+    """One chunk, backward: `a · d lm/ds + b · T · d kl/ds` = `a (p_S − onehot(y)) + b (p_S^T − p_T^T)`, s the
+    student's logits and T `temp`, from the saved log-normalisers: elementwise only, no reduction."""
+    dtype = torch.promote_types(student.dtype, torch.float32)
+    student, teacher = student.to(dtype), teacher.to(dtype)
+    hit = torch.arange(student.shape[1], device=student.device)[None, :] == targets[:, None]
+    g = ((student - lse[0, :, None]).exp() - hit.to(dtype)) * a
+    return g + ((student / temp - lse[1, :, None]).exp() - (teacher / temp - lse[2, :, None]).exp()) * b
 
 _COMPILED = {}
 
