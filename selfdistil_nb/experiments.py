@@ -12,7 +12,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from typing import TypedDict
 from pathlib import Path
 import torch
 from scipy import stats
@@ -24,15 +23,15 @@ from .evaluate import (PRUNE_STRATEGIES, blocks_to_keep,
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint, write_json
+from .records import RunRecord, check_record
 from .train import eval_checkpoint, train
 
 # %% auto #0
-__all__ = ['PRUNE_EVAL_BATCHES', 'RECORD_METRICS', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS',
-           'LONG_SD_LR_FACTORS', 'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED',
-           'LONG_FINAL', 'LONG_MAIN_SEEDS', 'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS',
-           'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec', 'RunRecord', 'check_record', 'cumulative_tflops', 'run_tflops',
+__all__ = ['PRUNE_EVAL_BATCHES', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS',
+           'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'LONG_FINAL', 'LONG_MAIN_SEEDS',
+           'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS', 'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec',
            'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference', 'holm', 'evaluation_noise',
-           'long_sweep', 'long_grid', 'replay_grid', 'run_grid', 'experiments_cli']
+           'long_sweep', 'long_grid', 'replay_grid']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -57,77 +56,6 @@ class RunSpec:
 
 # %% ../nbs/09_experiments.ipynb #c010
 PRUNE_EVAL_BATCHES = 50
-
-# %% ../nbs/09_experiments.ipynb #r002
-class RunRecord(TypedDict, total=False):
-    """One finished run, as `run_one` saves it (`results/<experiment>/<label>-s<seed>.json`) and `10_report` reads it.
-    A new metric is added here and in `run_one`, and — to reach the report's tables — in `RECORD_METRICS`;
-    `check_record` refuses any key not declared here."""
-    experiment: str              # the grid's experiment: the results sub-folder
-    label: str                   # the run's name in its experiment (a variant, a sweep point)
-    variant: str                 # the `VARIANTS` entry it trains
-    seed: int
-    preset: str                  # the protocol's preset
-    overrides: list              # `section.field=value` on top of preset and variant
-    configs: dict                # the three configs as trained (`configs_to_dict`)
-    git_commit: str | None
-    torch: str
-    threads: int
-    environment: dict            # device, its name, torch build, threads, float32 matmul precision and TF32
-    train: dict                  # steps, tokens, train_s, wall_s, tokens_per_s, flops (counted when the run finished)
-    data: dict                   # tokens per split
-    selected: dict               # which checkpoint the test metrics come from ('best' or 'last') and its step
-    validation: dict             # that checkpoint's validation row
-    curves: dict                 # 'eval' and 'train' metric rows
-    finished: str                # when it was written
-    student: dict                # test metrics of the delivered model (`product`; `07_evaluate.evaluate`); absent
-                                 # for tuning runs
-    teacher: dict | None         # the same for the teacher (None without one)
-    prune_k: int                 # blocks removed for the pruning column
-    prune_base_ppl: float        # test perplexity on the pruning subset, nothing removed
-    prune_degradation_pct: float  # % perplexity increase removing `prune_k` blocks every other
-    pruning: list                # every k and strategy
-    hidden_stats: list           # per block: effective rank and feature statistics of the student's states
-    eval_s: float                # seconds of test evaluation
-    product: str                 # which model was tested: 'student', or 'teacher' (an `ema-weights` run's EMA)
-    checkpoints: dict            # keep_evals runs: test loss, ppl and ECE at the raw-best and the last evaluation
-    calibrated: dict             # keep_evals runs: temperature fitted on validation, test metrics through it
-    note: str                    # a remark written by hand into an older record
-
-def check_record(r: dict, where: str = '') -> dict:
-    "`r`, if every key is a `RunRecord` field; else a `ValueError` naming the undeclared keys."
-    unknown = sorted(set(r) - set(RunRecord.__annotations__))
-    if unknown: raise ValueError(f"run record {where} has keys {unknown} that RunRecord does not declare: add them "
-                                 "there (09_experiments)")
-    return r
-
-def cumulative_tflops(r: RunRecord) -> list[float]:
-    "Training TFLOPs spent after each step of a run, counted from its saved configs (`07_evaluate.cumulative_flops`)."
-    configs = dict(r['configs'], distil={'share_prefix': False,
-                                         **r['configs']['distil']})  # runs from before the shared prefix
-    m, d, t = configs_from_dict(configs)
-    return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
-
-def run_tflops(r: RunRecord) -> float:
-    "Training TFLOPs of a run (its last step's `cumulative_tflops`)."
-    return cumulative_tflops(r)[-1]
-
-RECORD_METRICS = {                 # the report's per-run columns: name -> how it is read from a tested RunRecord
-    'ppl': lambda r: r['student']['ppl'],
-    'ppl_word': lambda r: r['student'].get('ppl_word'),
-    'ece': lambda r: 100 * r['student']['ece'],                       # in %
-    'prune': lambda r: r['prune_degradation_pct'],
-    'accuracy': lambda r: 100 * r['student']['accuracy'],             # in %
-    'teacher_ppl': lambda r: (r['teacher'] or {}).get('ppl'),
-    'tflops': run_tflops,
-    'train_s': lambda r: r['train']['train_s'],
-    'tokens_per_s': lambda r: r['train']['tokens_per_s'],
-    'tokens': lambda r: r['train']['tokens'],
-    'ppl_ts': lambda r: (r.get('calibrated') or {}).get('test', {}).get('ppl'),      # after temperature scaling
-    'ece_ts': lambda r: 100 * r['calibrated']['test']['ece'] if r.get('calibrated') else None,
-    'ppl_best': lambda r: r['checkpoints']['best']['test']['ppl'] if r.get('checkpoints') else None,  # raw-best ckpt
-    'ppl_last': lambda r: r['checkpoints']['last']['test']['ppl'] if r.get('checkpoints') else None,
-}
 
 # %% ../nbs/09_experiments.ipynb #c011
 def _rows(rows, kind): return [r for r in rows if r['kind'] == kind]
@@ -433,82 +361,3 @@ def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> 
     kd = (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     return [teacher] + [RunSpec('replay-main', v, v, seed, kd if v == 'kd-only' else (), preset)
                         for seed in seeds for v in BASELINES]
-
-# %% ../nbs/09_experiments.ipynb #c019
-def _describe(r: dict) -> str:
-    if 'student' not in r:
-        return f"best validation loss {r['validation']['student_val_loss']:.4f} at step {r['selected']['step']}"
-    return (f"test ppl {r['student']['ppl']:.2f}, ECE {100 * r['student']['ece']:.2f} %, "
-            f"prune {r['prune_degradation_pct']:.1f} %")
-
-def _claim(spec: RunSpec, results_dir) -> bool:
-    "Take the run for this process (a lock file holding its pid); False if a live process holds it."
-    lock = spec.path(results_dir).with_suffix('.lock')
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            return True
-        except FileExistsError:
-            try: pid = int(lock.read_text() or 0)
-            except (OSError, ValueError): pid = 0
-            try:
-                os.kill(pid, 0)                   # alive: someone else's run
-                return False
-            except (OSError, ProcessLookupError): lock.unlink(missing_ok=True)   # a stale lock of a dead process
-    return False
-
-def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False, log=print,
-             keep=lambda spec: True, poll_s: float = 30.0) -> list[dict]:
-    """Run every spec not yet in `results_dir`, in order; `specs` may be a function of `results_dir` naming the runs
-    known so far. Several processes may run the same grid at once: each run is claimed with a lock file, and a process
-    waits while the runs it could do next depend on runs another process has claimed."""
-    named = specs if callable(specs) else (lambda _: specs)
-    while True:
-        todo = [s for s in named(results_dir) if keep(s) and not s.path(results_dir).exists()]
-        if not todo: break
-        spec = next((s for s in todo if _claim(s, results_dir)), None)
-        if spec is None:                          # all taken by other processes: wait for them (and what they unlock)
-            time.sleep(poll_s)
-            continue
-        try:
-            t0 = time.perf_counter()
-            r = run_one(spec, results_dir, data_dir, cache_dir, progress)
-        finally: spec.path(results_dir).with_suffix('.lock').unlink(missing_ok=True)
-        if log: log(f"[{len(todo) - 1} known to go] {spec.experiment}/{spec.filename}: {_describe(r)}, "
-                    f"{time.perf_counter() - t0:.0f} s")
-    return [json.loads(s.path(results_dir).read_text()) for s in named(results_dir) if keep(s)]
-
-def experiments_cli(argv: list | None = None):
-    "Entry point of `selfdistil_experiments`."
-    p = argparse.ArgumentParser(prog='selfdistil_experiments', description="Run a protocol's grid (resumable).")
-    p.add_argument('--results', default='results', help="results folder")
-    p.add_argument('--data-dir')
-    p.add_argument('--cache-dir')
-    p.add_argument('--protocol', default='wt2-grid', choices=['wt2-grid', 'long', 'replay'], help="which grid")
-    p.add_argument('--only', help="comma-separated experiments to run (default: all)")
-    p.add_argument('--match', help="run only the runs whose experiment/file name contains this text")
-    p.add_argument('--seeds', default='0,1,2', help="seeds of the main tables")
-    p.add_argument('--preset', default=None, help="preset of the grid (default: the protocol's)")
-    p.add_argument('--set', dest='overrides', nargs='+', action='extend', default=[], metavar='SECTION.FIELD=VALUE',
-                   help="override a config field in every run (use a results folder of its own)")
-    p.add_argument('--dry-run', action='store_true', help="list the runs known now and whether they are done")
-    a = p.parse_args(argv)
-    seeds = tuple(int(s) for s in a.seeds.split(','))
-    if a.protocol == 'long': grid = lambda rd: long_grid(rd, seeds, a.preset or LONG_PRESET)
-    elif a.protocol == 'replay': grid = lambda rd: replay_grid(rd, a.preset or 'wt2-gpt2', seeds[:1])
-    else: grid = lambda rd: cpu_grid(seeds, preset=a.preset or 'wt2-grid')
-    specs = lambda rd: [replace(s, overrides=s.overrides + tuple(a.overrides)) for s in grid(rd)]
-    keep = lambda s: ((not a.only or s.experiment in a.only.split(','))
-                      and (not a.match or a.match in f"{s.experiment}/{s.filename}"))
-    if a.dry_run:
-        for s in filter(keep, specs(a.results)):
-            print(('done ' if s.path(a.results).exists() else 'todo ') + f"{s.experiment}/{s.filename}")
-        return
-    run_grid(specs, a.results, a.data_dir, a.cache_dir, keep=keep)
-
-# %% ../nbs/09_experiments.ipynb #c020
-if __name__ == '__main__' and '__file__' in globals():
-    experiments_cli()

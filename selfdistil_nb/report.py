@@ -13,8 +13,9 @@ import pandas as pd
 from scipy import stats
 import torch
 from .config import ABLATIONS, ModelConfig
-from .experiments import (RECORD_METRICS, RunRecord, check_record,
-    cumulative_tflops, difference, holm, run_tflops)
+from .experiments import difference, holm
+from .records import (RECORD_METRICS, RunRecord, check_record,
+    cumulative_tflops, run_tflops)
 from .model import DecoderLM
 from .teacher import EMATeacher
 
