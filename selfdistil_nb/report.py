@@ -144,8 +144,8 @@ REPORT = {table: {row: dict(zip(_REPORT_COLUMNS[table], values)) for row, values
           for table, rows in _REPORT_ROWS.items()}   # REPORT[table][row][metric]: the one place of its numbers
 
 def reported(table: str, a, b, metric: str = 'ppl') -> str:
-    "The report's 'a → b' for `metric` in `table` (e.g. '34.5 → 31.7')."
-    return f"{REPORT[table][a][metric]:g} → {REPORT[table][b][metric]:g}"
+    "The report's 'a → b' for `metric` in `table`, as the report prints it (one decimal, e.g. '33.0 → 31.7')."
+    return f"{REPORT[table][a][metric]:.1f} → {REPORT[table][b][metric]:.1f}"
 
 def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune'), names=None) -> pd.DataFrame:
     "Our mean ± std next to the report's value, per row of `report` (keys must be labels of `ours`)."
