@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from .losses import alignment_loss, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
 from .config import FREEZING_SCHEDULES, preset_configs, variant_config
-from .cli import tune_cpu_allocator
-from .train import compile_blocks, make_optimizer, train_step
+from .train import compile_blocks, make_optimizer, train_step, tune_cpu_allocator
 
 # %% auto #0
 __all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB', 'matmul_peak',
@@ -64,18 +63,18 @@ def _cases(preset: str, device, only: tuple | None = None, overrides: tuple = ()
     for name, (dc, depth) in cases.items():
         if only is not None and name not in only: continue
         torch.manual_seed(0)
-        sd = SelfDistilT(m, replace(dc, align_ramp=0.0)).to(device).train()   # every layer aligned: the costly case
-        sd.freeze_(depth)
-        sd.fused_head = fused
+        sdt = SelfDistilT(m, replace(dc, align_ramp=0.0)).to(device).train()   # every layer aligned: the costly case
+        sdt.freeze_(depth)
+        sdt.fused_head = fused
         before = name == BEFORE
-        if t.compile and not before: compile_blocks(sd)        # as `train` runs the preset
-        opt = make_optimizer(sd, replace(t, device=str(device)), fused=not before)
-        out[name] = {'sd': sd, 'opt': opt, 'depth': depth, 'distil': dc}
+        if t.compile and not before: compile_blocks(sdt)        # as `train` runs the preset
+        opt = make_optimizer(sdt, replace(t, device=str(device)), fused=not before)
+        out[name] = {'sdt': sdt, 'opt': opt, 'depth': depth, 'distil': dc}
     return out
 
 def _step(case, x, y, clip: float = 1.0):
     "One training step of a case: `train_step`, with the case's freezing held fixed."
-    train_step(case['sd'], case['opt'], None, [(x, y)], 0, 1, clip, freeze=False)
+    train_step(case['sdt'], case['opt'], None, [(x, y)], 0, 1, clip, freeze=False)
 
 # %% ../nbs/11_benchmarks.ipynb #c010
 def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10, warmup: int = 2,
@@ -93,7 +92,7 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
     times = {name: [] for name in cases}
     parts = {'teacher forward': [], 'EMA update': [], 'alignment loss': []}
     peaks = []                                                   # the matmul peak of each round, for its MFU
-    sd_ref = cases['selfdistil-t (no LayerDrop)']['sd']
+    sdt_ref = cases['selfdistil-t (no LayerDrop)']['sdt']
     order = random.Random(0)
     for i in range(warmup + repeats):
         for name in order.sample(list(cases), len(cases)):       # a new order each round: no case always follows one
@@ -108,14 +107,14 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
         with autocast:
             _sync(device)
             t0 = time.perf_counter()
-            with torch.no_grad(): _, t_h = sd_ref.teacher(xy[:, :-1], return_hidden=True)
+            with torch.no_grad(): _, t_h = sdt_ref.teacher(xy[:, :-1], return_hidden=True)
             _sync(device)
             t1 = time.perf_counter()
-            sd_ref.update_teacher()
+            sdt_ref.update_teacher()
             _sync(device)
             t2 = time.perf_counter()
             s_h = [h.detach().requires_grad_() for h in t_h]
-            alignment_loss(s_h, t_h, sd_ref.predictors, range(m.n_layer), compiled=sd_ref.compile_losses).backward()
+            alignment_loss(s_h, t_h, sdt_ref.predictors, range(m.n_layer), compiled=sdt_ref.compile_losses).backward()
             _sync(device)
             t3 = time.perf_counter()
         peak_i = matmul_peak(device, dtype, repeats=1)
@@ -130,7 +129,7 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
     iqr = {k: _iqr(v) for k, v in allt.items()}
     flops = {name: step_flops_per_token(m, c['distil'], t.seq_len, c['depth']) * tokens for name, c in cases.items()}
     paired = lambda a, b: [x / y for x, y in zip(allt[a], allt[b])]     # the same round's times: drift cancels
-    base, sdt = 'gpt-base', 'selfdistil-t (no LayerDrop)'
+    base, sd_variant = 'gpt-base', 'selfdistil-t (no LayerDrop)'
     ratio = {k: paired(k, base) for k in cases}
     result = {'preset': preset, 'device': str(device), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
               'repeats': repeats, 'tokens_per_step': tokens, 'matmul_peak_flops': statistics.median(peaks),
@@ -142,15 +141,15 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
               'time_ratio_iqr': {k: _iqr(v) for k, v in ratio.items()},
               'time_ratio_ci': {k: _median_ci(v) for k, v in ratio.items()},     # 95 %, bootstrap over rounds
               'flop_ratio': {k: flops[k] / flops[base] for k in cases}}           # what the FLOP model predicts
-    per_round = {'selfdistil-t / gpt-base': ratio[sdt], 'selfdistil-t (as trained) / gpt-base': ratio['selfdistil-t'],
+    per_round = {'selfdistil-t / gpt-base': ratio[sd_variant], 'selfdistil-t (as trained) / gpt-base': ratio['selfdistil-t'],
                  '30% frozen / gpt-base': ratio['selfdistil-t 30% frozen'],
                  '50% frozen / gpt-base': ratio['selfdistil-t 50% frozen'],
                  'gpt-base / gpt-base (before)': paired(base, BEFORE),
-                 **{f'{k} / selfdistil-t step': paired(k, sdt) for k in parts}}
+                 **{f'{k} / selfdistil-t step': paired(k, sd_variant) for k in parts}}
     result['ratios'] = {k: statistics.median(v) for k, v in per_round.items()}       # the targets' ratios
     result['ratios_ci'] = {k: _median_ci(v) for k, v in per_round.items()}
     result['recompile_limit_hit'] = seen.close()
-    if memory: result['peak_memory_mb'] = {k: peak_memory_mb(preset, k, device) for k in (base, sdt)}
+    if memory: result['peak_memory_mb'] = {k: peak_memory_mb(preset, k, device) for k in (base, sd_variant)}
     return result
 
 def _median_ci(v: list, n: int = 1000) -> tuple:
@@ -445,13 +444,13 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
     cases = {}
     for k in depths:
         torch.manual_seed(0)
-        sd = SelfDistilT(m, full).to(device).train()
-        sd.layerdrop_generator = torch.Generator().manual_seed(0)
-        sd.freeze_(k)
-        cases[k] = {'sd': sd, 'opt': make_optimizer(sd, replace(t, device=str(device)))}
+        sdt = SelfDistilT(m, full).to(device).train()
+        sdt.layerdrop_generator = torch.Generator().manual_seed(0)
+        sdt.freeze_(k)
+        cases[k] = {'sdt': sdt, 'opt': make_optimizer(sdt, replace(t, device=str(device)))}
     torch.manual_seed(0)
     base = SelfDistilT(m, variant_config('gpt-base', d)).to(device).train()
-    cases['gpt-base'] = {'sd': base, 'opt': make_optimizer(base, replace(t, device=str(device)))}
+    cases['gpt-base'] = {'sdt': base, 'opt': make_optimizer(base, replace(t, device=str(device)))}
     g = torch.Generator().manual_seed(0)
     times = {k: [] for k in cases}
     for i in range(warmup + repeats):

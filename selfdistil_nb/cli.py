@@ -13,20 +13,10 @@ from .config import PRESETS, VARIANTS, apply_overrides, configs_from_dict, prese
 from .checkpoint import CheckpointError, load_checkpoint
 from .data import CorpusNotFoundError, DataError
 from .checkpoint import RunExistsError
-from .train import TrainingDiverged, train
+from .train import TrainingDiverged, train, tune_cpu_allocator
 
 # %% auto #0
-__all__ = ['tune_cpu_allocator', 'train_cli']
-
-# %% ../nbs/08a_cli.ipynb #c034
-def tune_cpu_allocator() -> bool:
-    "Make glibc keep freed memory (no mmap for large blocks, no trimming); returns False where unsupported."
-    import ctypes
-    try: libc = ctypes.CDLL('libc.so.6')
-    except OSError: return False
-    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
-    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1), (M_TOP_PAD, 2 ** 28))
-    return all(libc.mallopt(opt, val) == 1 for opt, val in settings)
+__all__ = ['train_cli']
 
 # %% ../nbs/08a_cli.ipynb #c036
 class _Parser(argparse.ArgumentParser):

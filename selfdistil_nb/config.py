@@ -9,10 +9,10 @@ import shutil
 from dataclasses import asdict, dataclass, fields, replace
 
 # %% auto #0
-__all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES',
-           'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'ModelConfig', 'DistilConfig', 'TrainConfig',
-           'configs_to_dict', 'configs_from_dict', 'apply_overrides', 'variant_config', 'freezing_overrides',
-           'preset_configs']
+__all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'SPLIT_BY', 'CORPORA', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS',
+           'VARIANTS', 'BASELINES', 'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'ModelConfig',
+           'DistilConfig', 'CorpusSpec', 'TrainConfig', 'configs_to_dict', 'configs_from_dict', 'apply_overrides',
+           'variant_config', 'freezing_overrides', 'preset_configs']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -150,9 +150,46 @@ class DistilConfig:
         "The student's LayerDrop probability in training (0 when the variant switches LayerDrop off)."
         return model_cfg.layerdrop_p if self.use_layerdrop else 0.0
 
+# %% ../nbs/00_config.ipynb #c015b
+SPLIT_BY = ('', 'chars', 'documents')
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    "Where a corpus lives (on the hub and on disk) and how its splits are made."
+    hub: tuple                  # (dataset path, config name) for `datasets.load_dataset`
+    files: dict                 # split -> local file name ('*.txt': a folder of documents)
+    folders: tuple              # sub-folders of data_dir to look in (data_dir itself is tried too)
+    split_by: str = ''          # '': splits given; 'chars': one text cut by characters; 'documents': random hold-out
+    fractions: tuple = ()       # 'chars': (train, validation[, test]) fractions; 'documents': (train,)
+    word_level: bool = False    # count words per split (WikiText: per-word perplexity)
+    def __post_init__(self):
+        if self.split_by not in SPLIT_BY: raise ValueError(f"CorpusSpec.split_by must be one of {SPLIT_BY}, got "
+                                                           f"{self.split_by!r}")
+        sums_to_one = self.fractions and abs(sum(self.fractions) - 1) < 1e-9
+        if self.split_by and not (sums_to_one or self.split_by == 'documents'):
+            raise ValueError(f"CorpusSpec.fractions must add up to 1, got {self.fractions}")
+
+_WT = {'train': 'wiki.train.tokens', 'validation': 'wiki.valid.tokens', 'test': 'wiki.test.tokens'}
+_WT_RAW = {k: v.replace('.tokens', '.raw') for k, v in _WT.items()}
+_SHAKESPEARE = (('karpathy/tiny_shakespeare', None), {'train': 'input.txt'}, ('tinyshakespeare', 'tiny_shakespeare',
+                                                                              'shakespeare_char'))
+CORPORA = {
+    'wikitext-2': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-v1'), _WT, ('wikitext-2', 'wikitext-2-v1'),
+                             word_level=True),
+    'wikitext-2-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-raw-v1'), _WT_RAW,
+                                 ('wikitext-2-raw', 'wikitext-2-raw-v1', 'wikitext-2'), word_level=True),
+    'wikitext-103': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-v1'), _WT, ('wikitext-103', 'wikitext-103-v1'),
+                               word_level=True),
+    'wikitext-103-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-raw-v1'), _WT_RAW,
+                                   ('wikitext-103-raw', 'wikitext-103-raw-v1', 'wikitext-103'), word_level=True),
+    'tinyshakespeare': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.1)),
+    'tinyshakespeare-90-5-5': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.05, 0.05)),
+    'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',),
+                              split_by='documents', fractions=(0.9995,)),
+}
+CORPUS_NAMES = tuple(CORPORA)
+
 # %% ../nbs/00_config.ipynb #c016
-CORPUS_NAMES = ('tinyshakespeare', 'tinyshakespeare-90-5-5', 'wikitext-2', 'wikitext-2-raw', 'wikitext-103',
-                'wikitext-103-raw', 'openwebtext')
 TOKENIZER_KINDS = ('char', 'bpe', 'gpt2')
 
 @dataclass

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
-from .config import CORPUS_NAMES, TOKENIZER_KINDS
+from .config import CORPORA, TOKENIZER_KINDS
 
 # %% auto #0
-__all__ = ['SPLIT_BY', 'CORPORA', 'CorpusNotFoundError', 'DataError', 'CorpusSpec', 'resolve_data_dir', 'load_corpus',
-           'CharTokenizer', 'HFTokenizer', 'load_tokenizer', 'get_tokenizer', 'TokenData', 'cache_root', 'count_words',
-           'prepare_tokens', 'get_batch', 'eval_batches', 'check_data']
+__all__ = ['CorpusNotFoundError', 'DataError', 'resolve_data_dir', 'load_corpus', 'CharTokenizer', 'HFTokenizer',
+           'load_tokenizer', 'get_tokenizer', 'TokenData', 'cache_root', 'count_words', 'prepare_tokens', 'get_batch',
+           'eval_batches', 'check_data']
 
 # %% ../nbs/06_data.ipynb #c006
 class CorpusNotFoundError(FileNotFoundError):
@@ -28,44 +28,6 @@ class CorpusNotFoundError(FileNotFoundError):
 
 class DataError(RuntimeError):
     "The data exist but cannot be used as asked (e.g. a split shorter than one window)."
-
-SPLIT_BY = ('', 'chars', 'documents')
-
-@dataclass(frozen=True)
-class CorpusSpec:
-    "Where a corpus lives (on the hub and on disk) and how its splits are made."
-    hub: tuple                  # (dataset path, config name) for `datasets.load_dataset`
-    files: dict                 # split -> local file name ('*.txt': a folder of documents)
-    folders: tuple              # sub-folders of data_dir to look in (data_dir itself is tried too)
-    split_by: str = ''          # '': splits given; 'chars': one text cut by characters; 'documents': random hold-out
-    fractions: tuple = ()       # 'chars': (train, validation[, test]) fractions; 'documents': (train,)
-    word_level: bool = False    # count words per split (WikiText: per-word perplexity)
-    def __post_init__(self):
-        if self.split_by not in SPLIT_BY: raise ValueError(f"CorpusSpec.split_by must be one of {SPLIT_BY}, got "
-                                                           f"{self.split_by!r}")
-        sums_to_one = self.fractions and abs(sum(self.fractions) - 1) < 1e-9
-        if self.split_by and not (sums_to_one or self.split_by == 'documents'):
-            raise ValueError(f"CorpusSpec.fractions must add up to 1, got {self.fractions}")
-
-_WT = {'train': 'wiki.train.tokens', 'validation': 'wiki.valid.tokens', 'test': 'wiki.test.tokens'}
-_WT_RAW = {k: v.replace('.tokens', '.raw') for k, v in _WT.items()}
-_SHAKESPEARE = (('karpathy/tiny_shakespeare', None), {'train': 'input.txt'}, ('tinyshakespeare', 'tiny_shakespeare',
-                                                                              'shakespeare_char'))
-CORPORA = {
-    'wikitext-2': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-v1'), _WT, ('wikitext-2', 'wikitext-2-v1'),
-                             word_level=True),
-    'wikitext-2-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-2-raw-v1'), _WT_RAW,
-                                 ('wikitext-2-raw', 'wikitext-2-raw-v1', 'wikitext-2'), word_level=True),
-    'wikitext-103': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-v1'), _WT, ('wikitext-103', 'wikitext-103-v1'),
-                               word_level=True),
-    'wikitext-103-raw': CorpusSpec(('Salesforce/wikitext', 'wikitext-103-raw-v1'), _WT_RAW,
-                                   ('wikitext-103-raw', 'wikitext-103-raw-v1', 'wikitext-103'), word_level=True),
-    'tinyshakespeare': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.1)),
-    'tinyshakespeare-90-5-5': CorpusSpec(*_SHAKESPEARE, split_by='chars', fractions=(0.9, 0.05, 0.05)),
-    'openwebtext': CorpusSpec(('Skylion007/openwebtext', None), {'train': '*.txt'}, ('openwebtext',),
-                              split_by='documents', fractions=(0.9995,)),
-}
-assert set(CORPORA) == set(CORPUS_NAMES), "CORPORA and config's CORPUS_NAMES name different corpora"
 
 def resolve_data_dir(data_dir=None) -> Path | None:
     "`data_dir`, else `$SELFDISTIL_DATA_DIR`, else None."

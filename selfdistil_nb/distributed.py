@@ -23,14 +23,14 @@ def dist_setup(device: str) -> tuple:
     if not dist.is_initialized(): dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
     return rank, world, dev
 
-def wrap_ddp(sd: SelfDistilT, world: int, device: torch.device):
-    "`sd` itself, or wrapped in DistributedDataParallel over its currently trainable parameters."
-    if world == 1: return sd
+def wrap_ddp(sdt: SelfDistilT, world: int, device: torch.device):
+    "`sdt` itself, or wrapped in DistributedDataParallel over its currently trainable parameters."
+    if world == 1: return sdt
     from torch.nn.parallel import DistributedDataParallel
-    dc = sd.distil_cfg
+    dc = sdt.distil_cfg
     # skipped blocks (LayerDrop) and not-yet-aligned predictors get no gradient in some steps
-    unused = (dc.use_layerdrop and sd.student.cfg.layerdrop_p > 0) or (dc.use_align and dc.align_ramp > 0)
-    return DistributedDataParallel(sd, device_ids=[device.index] if device.type == 'cuda' else None,
+    unused = (dc.use_layerdrop and sdt.student.cfg.layerdrop_p > 0) or (dc.use_align and dc.align_ramp > 0)
+    return DistributedDataParallel(sdt, device_ids=[device.index] if device.type == 'cuda' else None,
                                    forward_sync_buffers=False,   # torch 2.13's name for broadcast_buffers
                                    find_unused_parameters=unused)
 

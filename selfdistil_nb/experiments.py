@@ -73,16 +73,16 @@ def smoothed_min(evals: list[dict], key: str = 'student_val_loss', width: int = 
 # %% ../nbs/09_experiments.ipynb #c012
 CALIBRATION_LOGITS = 1 << 27      # logits kept to fit the temperature: the whole validation split at long-char
 
-def _product(sd: SelfDistilT) -> DecoderLM:
+def _product(sdt: SelfDistilT) -> DecoderLM:
     "The model a run delivers: the student, or the EMA teacher of an `ema-weights` run."
-    return sd.teacher.model if sd.distil_cfg.product == 'teacher' else sd.student
+    return sdt.teacher.model if sdt.distil_cfg.product == 'teacher' else sdt.student
 
 def _load_run(model_cfg, distil_cfg, path) -> tuple:
     "`(SelfDistilT, checkpoint)` of the weights in checkpoint `path`."
     ckpt = load_checkpoint(path, keys=WEIGHTS_KEYS)
-    sd = SelfDistilT(model_cfg, distil_cfg)
-    sd.load_state_dict(ckpt['model'])
-    return sd, ckpt
+    sdt = SelfDistilT(model_cfg, distil_cfg)
+    sdt.load_state_dict(ckpt['model'])
+    return sdt, ckpt
 
 def _choose(summary, distil_cfg, train_cfg, scratch: Path) -> tuple:
     "`(checkpoint path, selected, validation row)` under the run's selection rule: smoothed, best or last."
@@ -115,15 +115,15 @@ def _at_checkpoints(spec, summary, data, kw: dict, scratch: Path) -> dict:
     evals = _rows(summary.history, 'eval')
     out = {}
     for name, row in [('best', min(evals, key=lambda r: r[key])), ('last', evals[-1])]:
-        sd, _ = _load_run(model_cfg, distil_cfg, eval_checkpoint(scratch / 'checkpoints', row['step']))
-        r = evaluate(_product(sd), data['test'], **dict(kw, words=None))
+        sdt, _ = _load_run(model_cfg, distil_cfg, eval_checkpoint(scratch / 'checkpoints', row['step']))
+        r = evaluate(_product(sdt), data['test'], **dict(kw, words=None))
         out[name] = {'step': row['step'], 'val_loss': row[key], 'test': {k: r[k] for k in ('loss', 'ppl', 'ece')}}
     return out
 
 # %% ../nbs/09_experiments.ipynb #c012b
-def _test_metrics(sd: SelfDistilT, model_cfg, data, kw: dict) -> dict:
+def _test_metrics(sdt: SelfDistilT, model_cfg, data, kw: dict) -> dict:
     "Test metrics of the delivered model and the teacher, pruning at every k and strategy, and hidden-state ranks."
-    product = _product(sd)
+    product = _product(sdt)
     L, sub = model_cfg.n_layer, dict(kw, words=None, max_batches=PRUNE_EVAL_BATCHES)
     base_sub = evaluate(product, data['test'], **sub)['ppl']
     pruning = [{'k': k, 'strategy': s, 'ppl': evaluate(product.prune(blocks_to_keep(L, k, s)), data['test'],
@@ -132,9 +132,9 @@ def _test_metrics(sd: SelfDistilT, model_cfg, data, kw: dict) -> dict:
     for r in pruning: r['degradation_pct'] = 100 * (r['ppl'] / base_sub - 1)
     x, _ = next(eval_batches(data['validation'], kw['seq_len'], 8))
     return {
-        'product': sd.distil_cfg.product,
+        'product': sdt.distil_cfg.product,
         'student': evaluate(product, data['test'], **kw),
-        'teacher': evaluate(sd.teacher.model, data['test'], **kw) if sd.teacher is not None else None,
+        'teacher': evaluate(sdt.teacher.model, data['test'], **kw) if sdt.teacher is not None else None,
         'prune_k': prune_k(L), 'prune_base_ppl': base_sub,
         'prune_degradation_pct': next(r['degradation_pct'] for r in pruning
                                       if r['k'] == prune_k(L) and r['strategy'] == 'every-other'),
@@ -154,7 +154,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
     try:
         summary = train(model_cfg, distil_cfg, train_cfg, out_dir=scratch, data=data, progress=progress)
         chosen, selected, validation = _choose(summary, distil_cfg, train_cfg, scratch)
-        sd, ckpt = _load_run(model_cfg, distil_cfg, chosen)
+        sdt, ckpt = _load_run(model_cfg, distil_cfg, chosen)
         save_checkpoint(spec.checkpoint_path(results_dir), {k: ckpt[k] for k in WEIGHTS_KEYS})   # git-ignored
         t0 = time.perf_counter()
         extra = _at_checkpoints(spec, summary, data, kw, scratch) if spec.test and train_cfg.keep_evals else None
@@ -174,8 +174,8 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         'curves': {'eval': _rows(summary.history, 'eval'), 'train': _rows(summary.history, 'train')},
     }
     if spec.test:                                      # tuning runs never see the test split
-        record.update(_test_metrics(sd, model_cfg, data, kw))
-        if extra is not None: record.update(checkpoints=extra, calibrated=_calibration(_product(sd), data, kw))
+        record.update(_test_metrics(sdt, model_cfg, data, kw))
+        if extra is not None: record.update(checkpoints=extra, calibrated=_calibration(_product(sdt), data, kw))
         record['eval_s'] = time.perf_counter() - t0
     record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
     write_json(path, check_record(record, str(path)))
@@ -295,10 +295,10 @@ def long_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
     regularisers = [on_best('dall', LONG_DROPOUTS, lambda p: ('model.dropout_sites=all', f'model.dropout={p}')),
                     on_best('wd', LONG_WEIGHT_DECAYS, lambda w: (f'train.weight_decay={w}',))]
     gpt = [lambda _: [S(f'gpt-base-lr{f * lr0:g}', 'gpt-base', _lr(f * lr0)) for f in LONG_GPT_LR_FACTORS]]
-    sd = [lambda _: [S(f'selfdistil-t-lr{f * lr0:g}', 'selfdistil-t', _lr(f * lr0)) for f in LONG_SD_LR_FACTORS],
+    sdt = [lambda _: [S(f'selfdistil-t-lr{f * lr0:g}', 'selfdistil-t', _lr(f * lr0)) for f in LONG_SD_LR_FACTORS],
           lambda best: [S(f'{best.label}-tau0.999', 'selfdistil-t', best.overrides + ('distil.ema_decay=0.999',)),
                         S(f'{best.label}-lkd0.3', 'selfdistil-t', best.overrides + ('distil.lambda_kd=0.3',))]]
-    (gpt_specs, gpt_best), (sd_specs, sd_best) = _staged(gpt + regularisers, results_dir), _staged(sd + regularisers,
+    (gpt_specs, gpt_best), (sd_specs, sd_best) = _staged(gpt + regularisers, results_dir), _staged(sdt + regularisers,
                                                                                                  results_dir)
     return gpt_specs + sd_specs, gpt_best, sd_best
 
@@ -329,28 +329,28 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
     if gpt_best is None: return specs
     R = lambda part, label, variant, seed, ov: RunSpec(f'{LONG_FINAL}/{part}', label, variant, seed,
                                                        tuple(ov) + ('train.keep_evals=true',), preset)
-    gpt, sd = gpt_best.overrides, (sd_best.overrides if sd_best else ())
-    m, d, t = preset_configs(preset, 'selfdistil-t', list(sd))
+    gpt, sdt = gpt_best.overrides, (sd_best.overrides if sd_best else ())
+    m, d, t = preset_configs(preset, 'selfdistil-t', list(sdt))
     window_frac = 1 / ((1 - d.ema_decay) * t.max_steps)      # τ's averaging window as a fraction of the run
     tau_for = lambda n: (f'distil.ema_decay={1 - 1 / (window_frac * n):.6g}',)
     teachers = [R('teacher', 'gpt-base', 'gpt-base', s, gpt) for s in LONG_TEACHER_SEEDS]
-    kd = lambda seed: sd + (f'distil.teacher_checkpoint={teachers[seed % 2].checkpoint_path(results_dir)}',)
+    kd = lambda seed: sdt + (f'distil.teacher_checkpoint={teachers[seed % 2].checkpoint_path(results_dir)}',)
     tuned = {'gpt-base': gpt, 'ema-weights': gpt + (f'distil.ema_decay={d.ema_decay}',)}
-    over = lambda v, seed: kd(seed) if v == 'kd-only' else tuned.get(v, sd)
+    over = lambda v, seed: kd(seed) if v == 'kd-only' else tuned.get(v, sdt)
     length = lambda n: (f'train.max_steps={n}', f'train.warmup_steps={max(1, round(n * t.warmup_steps / t.max_steps))}')
     specs += [R('main', v, v, s, over(v, s)) for s in _main_seeds(results_dir, f'{LONG_FINAL}/main')
               for v in ('gpt-base', 'selfdistil-t')]
     specs += teachers
     specs += [R('baselines', v, v, s, over(v, s)) for s in seeds for v in ('ema-weights', 'kd-only', 'ema-only')]
-    specs += [R('ablations', v, v, s, sd) for s in seeds for v in ABLATIONS]
-    specs += [R('ablations', 'identity-predictor', 'selfdistil-t', s, sd + ('distil.use_predictor=false',))
+    specs += [R('ablations', v, v, s, sdt) for s in seeds for v in ABLATIONS]
+    specs += [R('ablations', 'identity-predictor', 'selfdistil-t', s, sdt + ('distil.use_predictor=false',))
               for s in seeds]
     specs += [R('budget', f'{v}-steps{2 * t.max_steps}', v, s, over(v, s) + (f'train.max_steps={2 * t.max_steps}',))
               for s in seeds[:2] for v in ('gpt-base', 'selfdistil-t')]
     specs += [R('length', f'{v}-steps{n}', v, s, over(v, s) + length(n) + (tau_for(n) if v == 'selfdistil-t' else ()))
               for s in seeds for n in (round(f * t.max_steps) for f in LONG_LENGTH_FRACS)
               for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
-    specs += [R('freezing', name, 'selfdistil-t', 0, sd + freezing_overrides(name)) for name in LONG_FREEZING]
+    specs += [R('freezing', name, 'selfdistil-t', 0, sdt + freezing_overrides(name)) for name in LONG_FREEZING]
     named = lambda s: (not s.experiment.startswith(LONG_FINAL) or s.variant == 'gpt-base' or sd_best is not None)
     return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher is trained
                                               or teachers[s.seed % 2].path(results_dir).exists())]

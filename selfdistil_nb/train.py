@@ -25,13 +25,13 @@ from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
-__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks', 'TrainSummary',
-           'eval_checkpoint', 'train']
+__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks', 'tune_cpu_allocator',
+           'TrainSummary', 'eval_checkpoint', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
-def make_optimizer(sd: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
+def make_optimizer(sdt: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
     "AdamW over the trainable parameters: weight decay on matrices, none on vectors; fused (one kernel) by default."
-    params = [p for _, p in sd.trainable_parameters()]
+    params = [p for _, p in sdt.trainable_parameters()]
     groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': cfg.weight_decay},
               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
@@ -51,14 +51,14 @@ def drop_frozen_params(opt: torch.optim.Optimizer) -> int:
 class TrainingDiverged(RuntimeError):
     "The loss became NaN or infinite."
 
-def train_step(sd: SelfDistilT, opt: torch.optim.Optimizer, sched, batches: list, step: int, total_steps: int,
+def train_step(sdt: SelfDistilT, opt: torch.optim.Optimizer, sched, batches: list, step: int, total_steps: int,
                grad_clip: float = 1.0, model: nn.Module | None = None, autocast=None, freeze: bool = True) -> dict:
     """One optimizer step of SelfDistil-T (or a variant) on the micro-batches `batches` (`[(x, y), ...]`, gradients
     accumulated): loss and backward, gradient clipping, the optimizer and learning-rate steps, the teacher's update and,
-    with `freeze`, the freezing schedule for the next step (parameters that freeze leave `opt`). `model` is `sd` or its
+    with `freeze`, the freezing schedule for the next step (parameters that freeze leave `opt`). `model` is `sdt` or its
     DDP wrapper. Returns the detached loss terms, averaged over micro-batches and processes; a non-finite loss raises
     `TrainingDiverged` before any weight changes."""
-    model = sd if model is None else model
+    model = sdt if model is None else model
     n, terms = len(batches), {}
     for i, (x, y) in enumerate(batches):
         sync = model.no_sync() if i < n - 1 and hasattr(model, 'no_sync') else nullcontext()   # DDP: reduce once
@@ -76,28 +76,38 @@ def train_step(sd: SelfDistilT, opt: torch.optim.Optimizer, sched, batches: list
     opt.step()
     if sched is not None: sched.step()
     opt.zero_grad(set_to_none=True)
-    sd.update_teacher(step, total_steps)
-    depth = int(sd.frozen)
-    if freeze and sd.freeze_for_step(step + 1, total_steps) != depth: drop_frozen_params(opt)
+    sdt.update_teacher(step, total_steps)
+    depth = int(sdt.frozen)
+    if freeze and sdt.freeze_for_step(step + 1, total_steps) != depth: drop_frozen_params(opt)
     return terms
 
 # %% ../nbs/08_train.ipynb #c018c
-def compile_blocks(sd: SelfDistilT) -> bool:
+def compile_blocks(sdt: SelfDistilT) -> bool:
     """torch.compile student and teacher in place (state-dict keys unchanged), and the loss kernels (`lm_kd_loss`,
     `alignment_loss`): a model without LayerDrop whole, otherwise block by block (LayerDrop's choices stay in eager
     Python, so no recompiling per mask). Raises dynamo's recompile limit (8 would leave later graphs eager). On CPU,
     inductor needs a C++ compiler: without one, everything stays eager and says so."""
-    if next(sd.parameters()).device.type == 'cpu' and not has_cxx_compiler():
+    if next(sdt.parameters()).device.type == 'cpu' and not has_cxx_compiler():
         print("selfdistil_nb: no C++ compiler found, so torch.compile is skipped and the blocks run eagerly",
               file=sys.stderr)
         return False
-    whole = sd.student.cfg.layerdrop_p == 0                     # no per-step choices: the model compiles whole
+    whole = sdt.student.cfg.layerdrop_p == 0                     # no per-step choices: the model compiles whole
     dynamo = torch._dynamo.config     # a graph per frozen depth, grad mode, train/eval, batch shape: a run needs ~20
     dynamo.recompile_limit = max(dynamo.recompile_limit, 64)
-    for model in [sd.student] + ([sd.teacher.model] if sd.teacher is not None else []):
+    for model in [sdt.student] + ([sdt.teacher.model] if sdt.teacher is not None else []):
         for part in [model] if whole else model.blocks: part.compile(dynamic=False)   # fixed shapes: no symbolic ones
-    sd.compile_losses = True
+    sdt.compile_losses = True
     return True
+
+# %% ../nbs/08_train.ipynb #c034
+def tune_cpu_allocator() -> bool:
+    "Make glibc keep freed memory (no mmap for large blocks, no trimming); returns False where unsupported."
+    import ctypes
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError: return False
+    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1), (M_TOP_PAD, 2 ** 28))
+    return all(libc.mallopt(opt, val) == 1 for opt, val in settings)
 
 # %% ../nbs/08_train.ipynb #t001
 @dataclass
@@ -124,7 +134,7 @@ class TrainSummary:
 @dataclass
 class _Run:
     "What `train`'s helpers share: the module, optimizer, schedule, random generators, paths and the best evaluation."
-    sd: SelfDistilT
+    sdt: SelfDistilT
     opt: torch.optim.Optimizer
     sched: object
     gen: torch.Generator
@@ -144,7 +154,7 @@ def _save_run(run: _Run, step: int) -> Path | None:
     rng = gather(rng_state(run.gen, run.layerdrop_gen), run.world)
     path = None
     if run.ckpt_path and run.is_main:
-        state = {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs, 'model': run.sd.state_dict(),
+        state = {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs, 'model': run.sdt.state_dict(),
                  'optimizer': run.opt.state_dict(), 'scheduler': run.sched.state_dict(), 'rng': rng, 'best': run.best,
                  'data': run.data_source}
         path = save_checkpoint(run.ckpt_path, state)
@@ -171,8 +181,8 @@ def _check_same_data(data: TokenData, saved: dict, resume):
 
 def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt, log, **eval_kw) -> dict:
     "Validation loss and perplexity of student and teacher at `step` (rank 0), logged; keeps the best checkpoint."
-    row = {'step': step, 'kind': 'eval', 'frozen': int(run.sd.frozen)}
-    for name, m in [('student', run.sd.student)] + ([('teacher', run.sd.teacher.model)] if run.sd.teacher else []):
+    row = {'step': step, 'kind': 'eval', 'frozen': int(run.sdt.frozen)}
+    for name, m in [('student', run.sdt.student)] + ([('teacher', run.sdt.teacher.model)] if run.sdt.teacher else []):
         r = evaluate(m, data['validation'], max_batches=max_batches, words=data.words.get('validation'), **eval_kw)
         row.update({f'{name}_val_{k}': r[k] for k in ('loss', 'ppl', 'ppl_word') if k in r})
         if not math.isfinite(r['loss']):
@@ -181,12 +191,12 @@ def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt
     log(**row)
     if run.evals_dir:
         save_checkpoint(eval_checkpoint(run.evals_dir, step), {'format': CHECKPOINT_FORMAT, 'step': step,
-                                                               'configs': run.configs, 'model': run.sd.state_dict()})
+                                                               'configs': run.configs, 'model': run.sdt.state_dict()})
     if run.keep_best and row['student_val_loss'] < run.best['student_val_loss']:
         run.best.update(step=step, student_val_loss=row['student_val_loss'])
         if run.best_path:
             save_checkpoint(run.best_path, {'format': CHECKPOINT_FORMAT, 'step': step, 'configs': run.configs,
-                                            'model': run.sd.state_dict(),
+                                            'model': run.sdt.state_dict(),
                                             'val_loss': row['student_val_loss']})
     return row
 
@@ -215,14 +225,14 @@ def _build_run(model_cfg, distil_cfg, tc, rank: int, world: int, device, out, co
                source: dict) -> _Run:
     "The model, optimizer, schedule and random generators of a fresh run, identical on every rank."
     torch.manual_seed(tc.seed)                     # the same initial weights on every rank
-    sd = SelfDistilT(model_cfg, distil_cfg).to(device)
+    sdt = SelfDistilT(model_cfg, distil_cfg).to(device)
     layerdrop_gen = torch.Generator().manual_seed(tc.seed + 1)
-    sd.layerdrop_generator = layerdrop_gen         # the same LayerDrop decisions on every rank
-    sd.fused_head = tc.fused_loss
+    sdt.layerdrop_generator = layerdrop_gen         # the same LayerDrop decisions on every rank
+    sdt.fused_head = tc.fused_loss
     torch.manual_seed(tc.seed + rank)              # dropout masks differ across ranks
-    opt = make_optimizer(sd, tc)
+    opt = make_optimizer(sdt, tc)
     ckpts = out / 'checkpoints' if out else None
-    return _Run(sd, opt, lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr),
+    return _Run(sdt, opt, lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr),
                 gen=torch.Generator().manual_seed(tc.seed),   # data windows: one global batch, each rank its slice
                 layerdrop_gen=layerdrop_gen, configs=configs, world=world, is_main=rank == 0,
                 ckpt_path=ckpts / 'last.pt' if ckpts else None,
@@ -233,9 +243,9 @@ def _build_run(model_cfg, distil_cfg, tc, rank: int, world: int, device, out, co
 def _restore(run: _Run, ckpt: dict, rank: int, total_steps: int) -> int:
     "The step to start from: a checkpoint's state loaded into `run`, or step 0's freezing applied."
     if ckpt is None:
-        if run.sd.freeze_for_step(0, total_steps): drop_frozen_params(run.opt)
+        if run.sdt.freeze_for_step(0, total_steps): drop_frozen_params(run.opt)
         return 0
-    run.sd.load_state_dict(ckpt['model'])          # re-applies the frozen depth first
+    run.sdt.load_state_dict(ckpt['model'])          # re-applies the frozen depth first
     drop_frozen_params(run.opt)
     run.opt.load_state_dict(ckpt['optimizer'])
     run.sched.load_state_dict(ckpt['scheduler'])
@@ -258,10 +268,10 @@ def _autocast(tc, device: torch.device):
         torch.backends.cudnn.allow_tf32 = False
     return torch.autocast('cuda', dtype=torch.bfloat16) if bf16 and device.type == 'cuda' else nullcontext()
 
-def _sample(sd: SelfDistilT, data: TokenData, prompt: str, tokens: int, top_k: int, seed: int, device) -> str:
+def _sample(sdt: SelfDistilT, data: TokenData, prompt: str, tokens: int, top_k: int, seed: int, device) -> str:
     "The student's continuation of `prompt`, for a quick look at a finished run."
     ids = torch.tensor([data.tokenizer.encode(prompt)], device=device)
-    out = generate(sd.student, ids, tokens, top_k=top_k, vocab_size=data.vocab_size,
+    out = generate(sdt.student, ids, tokens, top_k=top_k, vocab_size=data.vocab_size,
                    generator=torch.Generator(device=device).manual_seed(seed))
     return data.tokenizer.decode(out[0].tolist())
 
@@ -269,9 +279,9 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
                  stop_at, progress: bool, resumed: bool) -> tuple:
     """Steps `start` … `max_steps − 1`: validation and checkpoints on schedule, one `train_step` each, logged.
     Returns `(stopped_at, last checkpoint, seconds in steps, tokens seen)`; `stopped_at` is None at the end."""
-    sd, world, device = run.sd, run.world, eval_kw['device']
-    model = wrap_ddp(sd, world, device)
-    sd.train()
+    sdt, world, device = run.sdt, run.world, eval_kw['device']
+    model = wrap_ddp(sdt, world, device)
+    sdt.train()
     train_time, tokens_seen = 0.0, 0
     bar = tqdm(range(start, tc.max_steps), initial=start, total=tc.max_steps, disable=not (progress and run.is_main),
                desc='train')
@@ -287,13 +297,13 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
         lo, hi = rank * tc.batch_size, (rank + 1) * tc.batch_size
         batches = [tuple(t[lo:hi] for t in get_batch(train_tokens, tc.batch_size * world, tc.seq_len, run.gen, device))
                    for _ in range(tc.grad_accum)]
-        lr, depth = run.opt.param_groups[0]['lr'], int(sd.frozen)
-        try: terms = train_step(sd, run.opt, run.sched, batches, step, tc.max_steps, tc.grad_clip, model,
+        lr, depth = run.opt.param_groups[0]['lr'], int(sdt.frozen)
+        try: terms = train_step(sdt, run.opt, run.sched, batches, step, tc.max_steps, tc.grad_clip, model,
                                 eval_kw['autocast'])
         except TrainingDiverged as e:
             where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
             raise TrainingDiverged(f"{e}; stopped without saving: {where}") from None
-        if int(sd.frozen) != depth: model = wrap_ddp(sd, world, device)   # frozen parameters leave DDP's reducer
+        if int(sdt.frozen) != depth: model = wrap_ddp(sdt, world, device)   # frozen parameters leave DDP's reducer
         train_time += time.perf_counter() - t_step
         tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
         if run.is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
@@ -332,7 +342,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None,
                      tensorboard_dir if is_main else None)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=_autocast(tc, device))
-    if tc.compile: compile_blocks(run.sd)
+    if tc.compile: compile_blocks(run.sdt)
     t0 = time.perf_counter()
     stopped_at, last_ckpt, train_s, tokens = _train_steps(run, data, train_tokens, tc, start, Path(resume) if resume
                                                           else None, log, eval_kw, rank, stop_at, progress,
@@ -343,8 +353,8 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
             if is_main else None
     final = _validate(run, data, tc.max_steps, 0, last_ckpt, log, **eval_kw) if is_main else None   # the whole split
     last_ckpt = _save_run(run, tc.max_steps)
-    sd = run.sd
-    teacher_sums = gather(sum(p.double().sum().item() for p in sd.teacher.parameters()) if sd.teacher else None, world)
+    sdt = run.sdt
+    teacher_sums = gather(sum(p.double().sum().item() for p in sdt.teacher.parameters()) if sdt.teacher else None, world)
     if not is_main: return None
     s = TrainSummary(**done, final=final, checkpoint=str(last_ckpt) if last_ckpt else None, train_s=train_s,
                      tokens_per_s=tokens / train_s if train_s else None, wall_s=time.perf_counter() - t0,
@@ -352,6 +362,6 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
                      environment=run_environment(device), teacher_checksum_per_rank=teacher_sums,
                      best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best
                      else None)
-    if sample_prompt: s.sample = _sample(sd, data, sample_prompt, sample_tokens, sample_top_k, tc.seed, device)
+    if sample_prompt: s.sample = _sample(sdt, data, sample_prompt, sample_tokens, sample_top_k, tc.seed, device)
     if out: write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
