@@ -77,6 +77,44 @@ def _step(case, x, y, clip: float = 1.0):
     train_step(case['sdt'], case['opt'], None, [(x, y)], 0, 1, clip, freeze=False)
 
 # %% ../nbs/11_benchmarks.ipynb #c010
+_PARTS = ('teacher forward', 'EMA update', 'alignment loss')
+
+def _time_parts(sdt_ref, x, n_layer: int, device) -> tuple:
+    "Seconds of the three SelfDistil-T parts on one batch: teacher forward, EMA update, alignment forward + backward."
+    _sync(device)
+    t0 = time.perf_counter()
+    with torch.no_grad(): _, t_h = sdt_ref.teacher(x, return_hidden=True)
+    _sync(device)
+    t1 = time.perf_counter()
+    sdt_ref.update_teacher()
+    _sync(device)
+    t2 = time.perf_counter()
+    s_h = [h.detach().requires_grad_() for h in t_h]
+    alignment_loss(s_h, t_h, sdt_ref.predictors, range(n_layer), compiled=sdt_ref.compile_losses).backward()
+    _sync(device)
+    return t1 - t0, t2 - t1, time.perf_counter() - t2
+
+def _time_rounds(cases: dict, batch, device, repeats: int, warmup: int, autocast, dtype, n_layer: int) -> tuple:
+    """`(times, parts, peaks)`: each case's step seconds, each part's seconds and the matmul peak, one entry per
+    timed round; the cases run in a new random order each round, so that no case always follows one."""
+    times, parts, peaks = {name: [] for name in cases}, {k: [] for k in _PARTS}, []
+    sdt_ref, order = cases['selfdistil-t (no LayerDrop)']['sdt'], random.Random(0)
+    for i in range(warmup + repeats):
+        for name in order.sample(list(cases), len(cases)):
+            xy = batch()
+            with autocast:
+                _sync(device)
+                t0 = time.perf_counter()
+                _step(cases[name], xy[:, :-1], xy[:, 1:])
+                _sync(device)
+            if i >= warmup: times[name].append(time.perf_counter() - t0)
+        with autocast: part_s = _time_parts(sdt_ref, batch()[:, :-1], n_layer, device)
+        peak_i = matmul_peak(device, dtype, repeats=1)     # the matmul peak of each round, for its MFU
+        if i >= warmup:
+            peaks.append(peak_i)
+            for k, s in zip(_PARTS, part_s): parts[k].append(s)
+    return times, parts, peaks
+
 def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10, warmup: int = 2,
               memory: bool = True) -> dict:
     "Median step and component times, ratios, tokens/s, MFU and memory for `preset` on `device`."
@@ -89,40 +127,7 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
     cases = _cases(preset, device)
     g = torch.Generator().manual_seed(0)
     batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
-    times = {name: [] for name in cases}
-    parts = {'teacher forward': [], 'EMA update': [], 'alignment loss': []}
-    peaks = []                                                   # the matmul peak of each round, for its MFU
-    sdt_ref = cases['selfdistil-t (no LayerDrop)']['sdt']
-    order = random.Random(0)
-    for i in range(warmup + repeats):
-        for name in order.sample(list(cases), len(cases)):       # a new order each round: no case always follows one
-            xy = batch()
-            with autocast:
-                _sync(device)
-                t0 = time.perf_counter()
-                _step(cases[name], xy[:, :-1], xy[:, 1:])
-                _sync(device)
-            if i >= warmup: times[name].append(time.perf_counter() - t0)
-        xy = batch()
-        with autocast:
-            _sync(device)
-            t0 = time.perf_counter()
-            with torch.no_grad(): _, t_h = sdt_ref.teacher(xy[:, :-1], return_hidden=True)
-            _sync(device)
-            t1 = time.perf_counter()
-            sdt_ref.update_teacher()
-            _sync(device)
-            t2 = time.perf_counter()
-            s_h = [h.detach().requires_grad_() for h in t_h]
-            alignment_loss(s_h, t_h, sdt_ref.predictors, range(m.n_layer), compiled=sdt_ref.compile_losses).backward()
-            _sync(device)
-            t3 = time.perf_counter()
-        peak_i = matmul_peak(device, dtype, repeats=1)
-        if i >= warmup:
-            peaks.append(peak_i)
-            parts['teacher forward'].append(t1 - t0)
-            parts['EMA update'].append(t2 - t1)
-            parts['alignment loss'].append(t3 - t2)
+    times, parts, peaks = _time_rounds(cases, batch, device, repeats, warmup, autocast, dtype, m.n_layer)
     tokens = t.batch_size * t.seq_len
     allt = {**times, **parts}
     med = {k: statistics.median(v) for k, v in allt.items()}
