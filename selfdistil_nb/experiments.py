@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
@@ -44,6 +45,7 @@ class RunSpec:
     overrides: tuple = ()           # section.field=value
     preset: str = 'wt2-grid'
     test: bool = True               # False: a tuning run, evaluated on validation only
+    keeps_weights: bool = False     # other runs train from its checkpoint (a KD teacher): done once that exists too
 
     @property
     def filename(self) -> str: return f"{self.label}-s{self.seed}.json"
@@ -51,6 +53,10 @@ class RunSpec:
     def checkpoint_path(self, results_dir) -> Path:
         "Where the weights the run was evaluated with are kept (git-ignored)."
         return Path(results_dir) / self.experiment / 'checkpoints' / f"{self.label}-s{self.seed}.pt"
+    def done(self, results_dir) -> bool:
+        """Its record is saved and, where other runs need its weights, so are they (checkpoints are not committed: a
+        fresh clone has a teacher's record but not its weights)."""
+        return self.path(results_dir).exists() and (not self.keeps_weights or self.checkpoint_path(results_dir).exists())
     def configs(self) -> tuple:
         return preset_configs(self.preset, self.variant, list(self.overrides) + [f'train.seed={self.seed}'])
 
@@ -141,9 +147,11 @@ def _test_metrics(sdt: SelfDistilT, model_cfg, data, kw: dict) -> dict:
         'pruning': pruning, 'hidden_stats': hidden_stats(product, x)}
 
 def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None, progress: bool = False) -> dict:
-    "Train, evaluate and save one run (skipped if its results file exists); returns its record."
+    """Train, evaluate and save one run (skipped when `spec.done`); returns its record. A run whose weights others need
+    but which are missing is trained again, and a warning says so if the new record's test metrics differ."""
     path = spec.path(results_dir)
-    if path.exists(): return json.loads(path.read_text())
+    if spec.done(results_dir): return json.loads(path.read_text())
+    previous = json.loads(path.read_text()) if path.exists() else None
     model_cfg, distil_cfg, train_cfg = spec.configs()
     data = prepare_tokens(train_cfg.corpus, train_cfg.tokenizer, train_cfg.bpe_vocab_size, data_dir, cache_dir)
     if spec.test and 'test' not in data.splits:
@@ -179,7 +187,15 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         record['eval_s'] = time.perf_counter() - t0
     record['finished'] = time.strftime('%Y-%m-%dT%H:%M:%S')
     write_json(path, check_record(record, str(path)))
+    if previous is not None: _warn_if_changed(previous, record, path)
     return record
+
+def _warn_if_changed(previous: dict, record: dict, path) -> None:
+    "Warn when a run trained again (for its missing weights) tests differently from the record it replaced."
+    old, new = (r.get('student', {}).get('ppl') for r in (previous, record))
+    if old is not None and new is not None and abs(new - old) > 1e-6 * abs(old):
+        warnings.warn(f"{path}: trained again for its missing weights, the run tests at perplexity {new:.4f}, not "
+                      f"{old:.4f} as before (another device or build?); runs trained from the old weights keep theirs")
 
 # %% ../nbs/09_experiments.ipynb #c016
 def flop_matched_steps(preset: str = 'wt2-grid', variant: str = 'selfdistil-t', overrides: tuple = ()) -> int:
@@ -327,13 +343,13 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
     named as soon as its winner is known; the rest once SelfDistil-T's is too."""
     specs, gpt_best, sd_best = long_sweep(results_dir, preset)
     if gpt_best is None: return specs
-    R = lambda part, label, variant, seed, ov: RunSpec(f'{LONG_FINAL}/{part}', label, variant, seed,
-                                                       tuple(ov) + ('train.keep_evals=true',), preset)
+    R = lambda part, label, variant, seed, ov, **kw: RunSpec(f'{LONG_FINAL}/{part}', label, variant, seed,
+                                                             tuple(ov) + ('train.keep_evals=true',), preset, **kw)
     gpt, sdt = gpt_best.overrides, (sd_best.overrides if sd_best else ())
     m, d, t = preset_configs(preset, 'selfdistil-t', list(sdt))
     window_frac = 1 / ((1 - d.ema_decay) * t.max_steps)      # τ's averaging window as a fraction of the run
     tau_for = lambda n: (f'distil.ema_decay={1 - 1 / (window_frac * n):.6g}',)
-    teachers = [R('teacher', 'gpt-base', 'gpt-base', s, gpt) for s in LONG_TEACHER_SEEDS]
+    teachers = [R('teacher', 'gpt-base', 'gpt-base', s, gpt, keeps_weights=True) for s in LONG_TEACHER_SEEDS]
     kd = lambda seed: sdt + (f'distil.teacher_checkpoint={teachers[seed % 2].checkpoint_path(results_dir)}',)
     tuned = {'gpt-base': gpt, 'ema-weights': gpt + (f'distil.ema_decay={d.ema_decay}',)}
     over = lambda v, seed: kd(seed) if v == 'kd-only' else tuned.get(v, sdt)
@@ -352,12 +368,12 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
               for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
     specs += [R('freezing', name, 'selfdistil-t', 0, sdt + freezing_overrides(name)) for name in LONG_FREEZING]
     named = lambda s: (not s.experiment.startswith(LONG_FINAL) or s.variant == 'gpt-base' or sd_best is not None)
-    return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher is trained
-                                              or teachers[s.seed % 2].path(results_dir).exists())]
+    return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher's weights exist
+                                              or teachers[s.seed % 2].done(results_dir))]
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
     "A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then Table 1's `BASELINES`."
-    teacher = RunSpec('replay-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, (), preset)
+    teacher = RunSpec('replay-teacher', 'gpt-base', 'gpt-base', TEACHER_SEED, (), preset, keeps_weights=True)
     kd = (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     return [teacher] + [RunSpec('replay-main', v, v, seed, kd if v == 'kd-only' else (), preset)
                         for seed in seeds for v in BASELINES]

@@ -47,7 +47,7 @@ def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progre
     waits while the runs it could do next depend on runs another process has claimed."""
     named = specs if callable(specs) else (lambda _: specs)
     while True:
-        todo = [s for s in named(results_dir) if keep(s) and not s.path(results_dir).exists()]
+        todo = [s for s in named(results_dir) if keep(s) and not s.done(results_dir)]
         if not todo: break
         spec = next((s for s in todo if _claim(s, results_dir)), None)
         if spec is None:                          # all taken by other processes: wait for them (and what they unlock)
@@ -85,7 +85,7 @@ def experiments_cli(argv: list | None = None):
                       and (not a.match or a.match in f"{s.experiment}/{s.filename}"))
     if a.dry_run:
         for s in filter(keep, specs(a.results)):
-            print(('done ' if s.path(a.results).exists() else 'todo ') + f"{s.experiment}/{s.filename}")
+            print(('done ' if s.done(a.results) else 'todo ') + f"{s.experiment}/{s.filename}")
         return
     run_grid(specs, a.results, a.data_dir, a.cache_dir, keep=keep)
 
