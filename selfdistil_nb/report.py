@@ -23,8 +23,9 @@ from .teacher import EMATeacher
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'compute_curve', 'run_device', 'load_records',
            'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all', 'reported',
            'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
-           'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'plot_pruning', 'plot_compute_curves',
-           'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance']
+           'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points', 'plot_pruning',
+           'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance',
+           'teacher_record', 'compute_table', 'pruning_differences']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -41,10 +42,11 @@ def run_device(record: RunRecord) -> str:
 
 def load_records(results_dir='results', experiment: str | None = None,
                  preset: str | None = 'wt2-grid') -> list[RunRecord]:
-    "Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset), checked."
+    """Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset),
+    checked; not those under `replaced/` (records a run trained again has replaced)."""
     root = Path(results_dir) / experiment if experiment else Path(results_dir)
     paths = [p for p in sorted(root.rglob('*.json'))                # experiments may nest: long-tuned/main/
-             if not {'train', 'bench', 'export', 'checkpoints'} & set(p.relative_to(results_dir).parts[:-1])]
+             if not {'train', 'bench', 'export', 'checkpoints', 'replaced'} & set(p.relative_to(results_dir).parts[:-1])]
     recs = [(p, json.loads(p.read_text())) for p in paths]
     recs = [check_record(r, str(p)) for p, r in recs if 'experiment' in r]
     return [r for r in recs if 'student' in r                    # tuning runs have no test metrics
@@ -172,7 +174,7 @@ PROTOCOLS = {
     'long-tuned': {'preset': 'long-char', 'main': 'long-tuned/main', 'flop': None, 'freezing': 'long-tuned/freezing',
                    'kd': 'kd-only', 'kd_name': 'KD-only (two separately trained teachers)',
                    'more': ('long-tuned/baselines', 'long-tuned/ablations'), 'length': 'long-tuned/length',
-                   'sweep': 'long-sweep'},
+                   'sweep': 'long-sweep', 'equal_compute': ('long-tuned/main', 'long-tuned/budget')},
 }
 
 def regime(records: list[dict], main: str) -> dict:
@@ -219,6 +221,18 @@ def _measured(frame, a, b, metric, device: str | None = None) -> str:
 
 FREEZE_SAVING_CLAIM = round(100 * (1 - REPORT['table4']['staged']['compute']), 6)  # % of training compute, App. D
 
+def _equal_compute(df, main, experiments) -> tuple:
+    """§6.7's comparison where no GPT-Base run matches SelfDistil-T's FLOPs exactly: against the GPT-Base budget (of the
+    runs in `experiments`) with the most training FLOPs that do not exceed SelfDistil-T's, so GPT-Base never gets more."""
+    sdt = main[main.label == 'selfdistil-t']
+    gb = df[df.experiment.isin(experiments) & df.label.str.startswith('gpt-base')]
+    gb = gb[gb.tflops <= sdt.tflops.mean() * (1 + 1e-9)] if len(sdt) else gb.iloc[:0]
+    gb = gb[gb.tflops == gb.tflops.max()]
+    ratio = f", GPT-Base at {gb.tflops.mean() / sdt.tflops.mean():.2f}× its FLOPs" if len(gb) else ''
+    frame = pd.concat([sdt, gb.assign(label='gpt-base (≤ equal compute)')])
+    return (f'§6.7: SelfDistil-T beats GPT-Base at equal total compute{ratio}', 'lower PPL', frame,
+            'gpt-base (≤ equal compute)', 'selfdistil-t', 'ppl')
+
 def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """One row per claim of the report: its numbers, ours under `protocol` (a key of PROTOCOLS) as mean ± std (runs),
     the difference with its 95 % interval and test, and the verdict, Holm-corrected across the table's rows."""
@@ -245,6 +259,7 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
                           df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
         add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)',
             'selfdistil-t', 'ppl')
+    if p.get('equal_compute'): add(*_equal_compute(df, main, p['equal_compute']))
     for r, v in zip(rows, judge_all([r.pop('comparison') for r in rows])): r['verdict'] = v
     staged, none = main[main.label == 'selfdistil-t'].tflops, main[main.label == 'no-freeze'].tflops
     claim = f'App. D: staged freezing saves ≈ {FREEZE_SAVING_CLAIM:g} % of training compute'
@@ -333,14 +348,22 @@ def _t_band(values: np.ndarray) -> tuple:
     half = stats.t.ppf(0.975, n - 1) * values.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(values.shape[1:])
     return values.mean(0), half
 
-def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None):
-    """Perplexity increase (%) against the number of removed blocks, one line per label: mean over seeds with its
-    95 % t interval (shaded)."""
+def pruning_points(r: RunRecord, strategy: str = 'every-other', max_k: int | None = None) -> list[tuple]:
+    """`(k, degradation %)` of a run for k removed blocks (up to `max_k`), by `strategy`; 'best other': at each k the
+    least damaging of the strategies other than every-other."""
+    pts = [p for p in r['pruning'] if max_k is None or p['k'] <= max_k]
+    if strategy != 'best other': return sorted((p['k'], p['degradation_pct']) for p in pts if p['strategy'] == strategy)
+    best = {}
+    for p in pts:
+        if p['strategy'] != 'every-other': best[p['k']] = min(best.get(p['k'], math.inf), p['degradation_pct'])
+    return sorted(best.items())
+
+def plot_pruning(records: list[dict], strategy: str = 'every-other', ax=None, max_k: int | None = None):
+    """Perplexity increase (%) against the number of removed blocks (up to `max_k`), one line per label: mean over
+    seeds with its 95 % t interval (shaded). `strategy` as in `pruning_points`."""
     fig, ax = _ax(ax)
     by = {}
-    for r in records:
-        pts = sorted((p['k'], p['degradation_pct']) for p in r['pruning'] if p['strategy'] == strategy)
-        by.setdefault(r['label'], []).append(pts)
+    for r in records: by.setdefault(r['label'], []).append(pruning_points(r, strategy, max_k))
     for lab, runs in by.items():
         ks = [k for k, _ in runs[0]]
         mean, half = _t_band(np.array([[v for _, v in pts] for pts in runs]))
@@ -436,3 +459,62 @@ def ema_variance(tau: float, steps: int = 4000, burn_in: int | None = None, sigm
             s_vals.append(torch.cat([p.flatten() for p in params]).clone())
     t_var, s_var = torch.stack(t_vals).var(0).mean().item(), torch.stack(s_vals).var(0).mean().item()
     return {'tau': tau, 'measured': t_var / s_var, 'predicted': (1 - tau) / (1 + tau)}
+
+# %% ../nbs/10_report.ipynb #lt02
+def teacher_record(r: RunRecord, records: list[RunRecord]) -> RunRecord | None:
+    "The record of the run that trained `r`'s fixed teacher (KD-only), by its checkpoint path; None without one."
+    ckpt = (r['configs'].get('distil') or {}).get('teacher_checkpoint')
+    if not ckpt: return None
+    ckpt = Path(ckpt)
+    for t in records:
+        if ckpt.stem == f"{t['label']}-s{t['seed']}" and ckpt.parent.parent.as_posix().endswith(t['experiment']):
+            return t
+    raise ValueError(f"{r['experiment']}/{r['label']}-s{r['seed']}: the run that trained its teacher ({ckpt}) has no "
+                     "record among those given, so its compute cannot be counted; load the teacher's experiment too")
+
+def _selected_last(r: RunRecord) -> bool:
+    "The run's selected checkpoint is its last step: it was still improving when the budget ran out."
+    return (r.get('selected') or {}).get('step') == r['train']['steps']
+
+def compute_table(records: list[RunRecord], experiments, labels=None, base: str = 'gpt-base') -> pd.DataFrame:
+    """Per label of the runs in `experiments`: test perplexity, training TFLOPs of the run, of its teacher's run and in
+    total (means over runs), total compute relative to `base`, training seconds (medians: runs that shared the machine
+    with a third process are slower) and the runs selected at their last step."""
+    rows = []
+    for r in records:
+        if r['experiment'] not in experiments: continue
+        t = teacher_record(r, records)
+        rows.append({'label': r['label'], 'ppl': RECORD_METRICS['ppl'](r), 'tflops': run_tflops(r),
+                     'teacher_tflops': run_tflops(t) if t else 0.0, 'train_s': r['train']['train_s'],
+                     'teacher_train_s': t['train']['train_s'] if t else 0.0, 'last': _selected_last(r)})
+    if not rows: return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    df['total_tflops'], df['total_s'] = df.tflops + df.teacher_tflops, df.train_s + df.teacher_train_s
+    g = df.groupby('label', sort=False)
+    out = pd.DataFrame({'n': g.size(), 'ppl': g.ppl.mean(), 'ppl_std': g.ppl.std(ddof=1), 'tflops': g.tflops.mean(),
+                        'teacher_tflops': g.teacher_tflops.mean(), 'total_tflops': g.total_tflops.mean(),
+                        'train_s_median': g.train_s.median(), 'total_s_median': g.total_s.median(),
+                        'selected_at_last_step': g['last'].sum().astype(int).astype(str) + '/' + g.size().astype(str)})
+    if base in out.index: out.insert(6, f'total / {base}', out.total_tflops / out.loc[base, 'total_tflops'])
+    return out.reindex([l for l in (labels or out.index) if l in out.index])
+
+# %% ../nbs/10_report.ipynb #lt06
+def pruning_differences(records: list[RunRecord], a: str, b: str, strategies=('every-other', 'best other'),
+                        max_k: int | None = None) -> pd.DataFrame:
+    """Per strategy and k removed blocks: the mean perplexity increase (%) of `a` and `b`, `b` − `a` with its 95 %
+    interval (paired by seed where both sides ran the same seeds) and the p-value Holm-corrected across k."""
+    rows = []
+    for strat in strategies:
+        side = {lab: {r['seed']: dict(pruning_points(r, strat, max_k)) for r in records if r['label'] == lab}
+                for lab in (a, b)}
+        if not side[a] or not side[b]: continue
+        ks = sorted(set.intersection(*(set(p) for s in side.values() for p in s.values())))
+        part = []
+        for k in ks:
+            x, y = ([side[lab][s][k] for s in sorted(side[lab])] for lab in (a, b))
+            d = difference(y, x, paired=sorted(side[a]) == sorted(side[b]))
+            part.append({'strategy': strat, 'k': k, a: np.mean(x), b: np.mean(y), 'diff': d['diff'], 'low': d['low'],
+                         'high': d['high'], 'p': d['p'], 'test': f"{d['test']}, {len(x)} vs {len(y)} runs"})
+        for row, q in zip(part, holm([r['p'] for r in part])): row['p (Holm)'] = q
+        rows += part
+    return pd.DataFrame(rows).set_index(['strategy', 'k']) if rows else pd.DataFrame()
