@@ -25,7 +25,7 @@ __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'comp
            'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
            'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points', 'plot_pruning',
            'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance',
-           'teacher_record', 'compute_table', 'pruning_differences']
+           'teacher_record', 'compute_table', 'pruning_differences', 'comparison_table']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -518,3 +518,21 @@ def pruning_differences(records: list[RunRecord], a: str, b: str, strategies=('e
         for row, q in zip(part, holm([r['p'] for r in part])): row['p (Holm)'] = q
         rows += part
     return pd.DataFrame(rows).set_index(['strategy', 'k']) if rows else pd.DataFrame()
+
+# %% ../nbs/10_report.ipynb #lt07b
+def comparison_table(frame: pd.DataFrame, rows) -> pd.DataFrame:
+    """One row per `(name, a, b, metric[, lower])`: both sides as mean ± std (runs), `b` − `a` with its 95 % interval,
+    the test, the p-value Holm-corrected across the table's testable rows and the verdict on "`b` improves on `a`"."""
+    rows = list(rows)
+    if len({r[0] for r in rows}) != len(rows): raise ValueError("comparison_table: two rows share a name")
+    comps = [compare(frame, a, b, metric, *lower) for _, a, b, metric, *lower in rows]
+    testable = [i for i, c in enumerate(comps) if c is not None and c.get('testable', True)]
+    adjusted = dict(zip(testable, holm([comps[i]['p'] for i in testable])))
+    out = []
+    for i, ((name, a, b, metric, *_), c, v) in enumerate(zip(rows, comps, judge_all(comps))):
+        c = c or {}
+        out.append({'comparison': name, 'measured (mean ± std, runs)': _measured(frame, a, b, metric, c.get('device')),
+                    'diff': c.get('diff', np.nan), 'low': c.get('low', np.nan), 'high': c.get('high', np.nan),
+                    'test': f"{c['test']}, {c['n'][0]} vs {c['n'][1]} runs" if 'test' in c else '—',
+                    'p (Holm)': adjusted.get(i, np.nan), 'verdict': short_verdict(v)})
+    return pd.DataFrame(out).set_index('comparison')
