@@ -69,10 +69,13 @@ def _rows(rows, kind): return [r for r in rows if r['kind'] == kind]
 # %% ../nbs/09_experiments.ipynb #c011b
 def smoothed_min(evals: list[dict], key: str = 'student_val_loss', width: int = 3) -> tuple[int, float]:
     """`(step, score)` of the evaluation whose validation loss, averaged with its neighbours (`width` evaluations
-    centred on it, fewer at the ends), is lowest: the declared selection rule, robust to one lucky evaluation."""
+    centred on it, fewer at the ends), is lowest: the declared selection rule, robust to one lucky evaluation. Only
+    trained checkpoints compete: the evaluation at step 0, of the untrained model, is left out unless it is the only one;
+    equal scores (two evaluations average to the same) go to the lower loss of the checkpoint itself."""
+    evals = [e for e in evals if e['step'] > 0] or list(evals)
     vals, h = [e[key] for e in evals], width // 2
     scores = [sum(vals[max(0, i - h):i + h + 1]) / len(vals[max(0, i - h):i + h + 1]) for i in range(len(vals))]
-    i = min(range(len(vals)), key=scores.__getitem__)
+    i = min(range(len(vals)), key=lambda j: (scores[j], vals[j]))
     return evals[i]['step'], scores[i]
 
 
