@@ -420,7 +420,7 @@ def gap_sentence(gaps: pd.DataFrame, variant: str) -> str:
     g = gaps[gaps.variant == variant].sort_values('tokens')
     if len(g) < 2: return f"{variant}: fewer than two training lengths measured yet."
     first, last = g.iloc[0], g.iloc[-1]
-    flips = np.sign(first.gap) != np.sign(last.gap)
+    flips = first.gap * last.gap < 0                                  # a gap of exactly 0 has no sign to flip
     return (f"{variant} − GPT-Base goes from {first.gap:+.2f} at {first.tokens / 1e6:.1f}M tokens to {last.gap:+.2f} "
             f"at {last.tokens / 1e6:.1f}M tokens: the sign {'flips' if flips else 'does not flip'} as training lengthens.")
 
