@@ -122,10 +122,14 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True
     paired = list(x.seed) == list(y.seed) and x.seed.is_unique
     return dict(difference(y[metric], x[metric], paired), **info)
 
+def _holm_by_row(comparisons: list) -> dict:
+    "{row: Holm-corrected p} over the comparisons of one table that can be tested (rows without a test left out)."
+    testable = [i for i, c in enumerate(comparisons) if c is not None and c.get('testable', True)]
+    return dict(zip(testable, holm([comparisons[i]['p'] for i in testable])))
+
 def judge_all(comparisons: list) -> list[str]:
     "Verdicts of a table's comparisons, their p-values Holm-corrected across the rows that can be tested."
-    testable = [i for i, c in enumerate(comparisons) if c is not None and c.get('testable', True)]
-    adjusted = dict(zip(testable, holm([comparisons[i]['p'] for i in testable])))
+    adjusted = _holm_by_row(comparisons)
     return [judge(c, adjusted.get(i)) for i, c in enumerate(comparisons)]
 
 
@@ -526,11 +530,9 @@ def comparison_table(frame: pd.DataFrame, rows) -> pd.DataFrame:
     rows = list(rows)
     if len({r[0] for r in rows}) != len(rows): raise ValueError("comparison_table: two rows share a name")
     comps = [compare(frame, a, b, metric, *lower) for _, a, b, metric, *lower in rows]
-    testable = [i for i, c in enumerate(comps) if c is not None and c.get('testable', True)]
-    adjusted = dict(zip(testable, holm([comps[i]['p'] for i in testable])))
-    out = []
-    for i, ((name, a, b, metric, *_), c, v) in enumerate(zip(rows, comps, judge_all(comps))):
-        c = c or {}
+    adjusted, out = _holm_by_row(comps), []
+    for i, ((name, a, b, metric, *_), c) in enumerate(zip(rows, comps)):
+        v, c = judge(c, adjusted.get(i)), c or {}
         out.append({'comparison': name, 'measured (mean ± std, runs)': _measured(frame, a, b, metric, c.get('device')),
                     'diff': c.get('diff', np.nan), 'low': c.get('low', np.nan), 'high': c.get('high', np.nan),
                     'test': f"{c['test']}, {c['n'][0]} vs {c['n'][1]} runs" if 'test' in c else '—',
