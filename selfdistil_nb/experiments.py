@@ -30,9 +30,11 @@ from .train import eval_checkpoint, train
 # %% auto #0
 __all__ = ['PRUNE_EVAL_BATCHES', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_LR_FACTORS', 'LONG_SD_LR_FACTORS',
            'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'LONG_FINAL', 'LONG_MAIN_SEEDS',
-           'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS', 'LONG_SEEDS', 'LONG_FREEZING', 'RunSpec',
-           'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid', 'difference', 'holm', 'evaluation_noise',
-           'long_sweep', 'long_grid', 'replay_grid']
+           'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS', 'LONG_SEEDS', 'LONG_FREEZING',
+           'LONG_FIVE_SEEDS', 'SCALE', 'SCALE_WIDTHS', 'SCALE_HEAD_DIM', 'SCALE_LR_FACTORS', 'SCALE_SEEDS',
+           'SCALE_MAX_SEEDS', 'KNOB_STAGES', 'RunSpec', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid',
+           'difference', 'holm', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'knob_sweep',
+           'scale_grid']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -326,12 +328,14 @@ LONG_MAIN_SEEDS, LONG_MAX_SEEDS, LONG_TARGET_HALF_WIDTH = 5, 10, 0.1   # more se
 LONG_TEACHER_SEEDS = (TEACHER_SEED, TEACHER_SEED + 1)  # two KD-only teachers; students alternate between them
 LONG_SEEDS = (0, 1, 2)                           # baselines, ablations, lengths
 LONG_FREEZING = ('early', 'aggressive', 'late')  # schedules of `FREEZING_SCHEDULES` beside the default (staged)
+LONG_FIVE_SEEDS = ('kd-only', 'no-freeze', 'no-layerdrop')  # rows near the threshold: the headline pair's seeds
 
-def _main_seeds(results_dir, part: str, labels=('gpt-base', 'selfdistil-t')) -> range:
-    """Seeds of the headline pair: `LONG_MAIN_SEEDS`, then one more at a time (up to `LONG_MAX_SEEDS`) while the 95 %
-    interval of their paired test-perplexity difference is wider than ±`LONG_TARGET_HALF_WIDTH`."""
-    n = LONG_MAIN_SEEDS
-    while n < LONG_MAX_SEEDS:
+def _main_seeds(results_dir, part: str, labels=('gpt-base', 'selfdistil-t'), first: int = LONG_MAIN_SEEDS,
+                most: int = LONG_MAX_SEEDS) -> range:
+    """Seeds of a headline pair: `first`, then one more at a time (up to `most`) while the 95 % interval of their
+    paired test-perplexity difference is wider than ±`LONG_TARGET_HALF_WIDTH`."""
+    n = first
+    while n < most:
         paths = [[Path(results_dir) / part / f'{v}-s{s}.json' for s in range(n)] for v in labels]
         if not all(p.exists() for ps in paths for p in ps): break
         a, b = ([json.loads(p.read_text())['student']['ppl'] for p in ps] for ps in paths)
@@ -370,6 +374,8 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
               for s in seeds for n in (round(f * t.max_steps) for f in LONG_LENGTH_FRACS)
               for v in ('gpt-base', 'selfdistil-t', 'kd-only')]
     specs += [R('freezing', name, 'selfdistil-t', 0, sdt + freezing_overrides(name)) for name in LONG_FREEZING]
+    specs += [R('baselines' if v in BASELINES else 'ablations', v, v, s, over(v, s))
+              for s in range(len(seeds), LONG_MAIN_SEEDS) for v in LONG_FIVE_SEEDS]
     named = lambda s: (not s.experiment.startswith(LONG_FINAL) or s.variant == 'gpt-base' or sd_best is not None)
     return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher's weights exist
                                               or teachers[s.seed % 2].done(results_dir))]
@@ -380,3 +386,57 @@ def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> 
     kd = (f'distil.teacher_checkpoint={teacher.checkpoint_path(results_dir)}',)
     return [teacher] + [RunSpec('replay-main', v, v, seed, kd if v == 'kd-only' else (), preset)
                         for seed in seeds for v in BASELINES]
+
+# %% ../nbs/09_experiments.ipynb #c018b
+SCALE = 'long-scale'                        # results/long-scale/<part>/
+SCALE_WIDTHS = (32, 128)                    # beside 64: the long-tuned pair
+SCALE_HEAD_DIM = 16                         # heads = width / 16
+SCALE_LR_FACTORS = (0.5, 1, 2)              # × each side's width-64 winning learning rate, at seed 0
+SCALE_SEEDS, SCALE_MAX_SEEDS = 3, 5         # then one more a side while the ppl interval is wider than ±0.1
+KNOB_STAGES = ((('ld0.05', ('model.layerdrop_p=0.05',)), ('late', freezing_overrides('late'))),
+               (('lsd0.03', ('distil.lambda_sd=0.03',)), ('lsd0.3', ('distil.lambda_sd=0.3',))),
+               (('ramp0', ('distil.align_ramp=0',)), ('ramp0.3', ('distil.align_ramp=0.3',))))
+
+def _width_runs(results_dir, width: int, winners: dict, preset: str) -> tuple:
+    "`(specs, best)` at `width`: each side's learning-rate trials, then its winner's seeds (`best`: side -> spec)."
+    R = lambda label, variant, seed, ov: RunSpec(f'{SCALE}/d{width}', label, variant, seed, tuple(ov) +
+                                                 ('train.keep_evals=true',), preset)
+    shape = (f'model.d_model={width}', f'model.n_head={width // SCALE_HEAD_DIM}')
+    trials, best = {}, {}
+    for side, w in winners.items():
+        lr, kept = w.configs()[2].lr, tuple(o for o in w.overrides if not o.startswith(('train.lr=', 'train.min_lr=')))
+        trials[side] = [R(f'{side}-lr{f * lr:g}', side, 0, shape + kept + _lr(f * lr)) for f in SCALE_LR_FACTORS]
+        best[side] = _sweep_best(trials[side], results_dir)
+    both = all(best.values())
+    seeds = (_main_seeds(results_dir, f'{SCALE}/d{width}', [b.label for b in best.values()], SCALE_SEEDS,
+                         SCALE_MAX_SEEDS) if both else range(SCALE_SEEDS))
+    specs = [s for ts in trials.values() for s in ts]
+    specs += [replace(b, seed=s) for s in seeds[1:] for b in best.values() if b is not None]
+    return specs, best
+
+def knob_sweep(results_dir='results', preset: str = LONG_PRESET) -> tuple:
+    """`(specs, best)`: SelfDistil-T's knob trials that can be named now (`KNOB_STAGES` on its `long_sweep` winner)
+    and the best configuration once every stage is done (the winner itself if no trial beats it), else None."""
+    _, _, sd_best = long_sweep(results_dir, preset)
+    if sd_best is None: return [], None
+    S = lambda best, tag, ov: RunSpec(f'{SCALE}/knobs-sweep', f'{best.label}-{tag}', 'selfdistil-t', 0,
+                                      best.overrides + ov, preset, test=False)
+    stages = [lambda _: [sd_best]] + [lambda best, st=st: [S(best, tag, ov) for tag, ov in st] for st in KNOB_STAGES]
+    specs, best = _staged(stages, results_dir)
+    return specs[1:], best
+
+def scale_grid(results_dir='results', preset: str = LONG_PRESET) -> list[RunSpec]:
+    """The runs of the scale protocol that can be named now, most decisive first: width 32, SelfDistil-T's knobs (and
+    their winner at five seeds), the final grid's rows near the threshold at five seeds, width 128."""
+    _, gpt_best, sd_best = long_sweep(results_dir, preset)
+    if gpt_best is None or sd_best is None: raise ValueError(
+        "the scale protocol keeps each side's long-tuned winner: run `--protocol long`'s declared sweep first")
+    winners = {'gpt-base': gpt_best, 'selfdistil-t': sd_best}
+    (small, _), (large, _) = (_width_runs(results_dir, w, winners, preset) for w in SCALE_WIDTHS)
+    knobs, knob_best = knob_sweep(results_dir, preset)
+    if knob_best is not None and knob_best != sd_best:
+        knobs += [RunSpec(f'{SCALE}/knobs', 'selfdistil-t-knobs', 'selfdistil-t', s, knob_best.overrides +
+                          ('train.keep_evals=true',), preset) for s in range(LONG_MAIN_SEEDS)]
+    five = [s for s in long_grid(results_dir, preset=preset) if (s.seed >= len(LONG_SEEDS) and
+            s.variant in LONG_FIVE_SEEDS) or s.experiment == f'{LONG_FINAL}/teacher']   # KD-only needs its teachers
+    return small + knobs + five + large
