@@ -33,8 +33,8 @@ __all__ = ['PRUNE_EVAL_BATCHES', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_
            'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS', 'LONG_SEEDS', 'LONG_FREEZING',
            'LONG_FIVE_SEEDS', 'SCALE', 'SCALE_WIDTHS', 'SCALE_HEAD_DIM', 'SCALE_LR_FACTORS', 'SCALE_SEEDS',
            'SCALE_MAX_SEEDS', 'KNOB_STAGES', 'RunSpec', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid',
-           'difference', 'holm', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'knob_sweep',
-           'scale_grid']
+           'difference', 'holm', 'holm_levels', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid',
+           'knob_sweep', 'scale_grid']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -244,9 +244,13 @@ def difference(a, b, paired: bool = False, confidence: float = 0.95) -> dict:
     if min(len(a), len(b)) < 2: raise ValueError(f"a t interval needs at least two runs a side, got {len(a)} and "
                                                  f"{len(b)}")
     r = stats.ttest_rel(a, b) if paired else stats.ttest_ind(a, b, equal_var=False)
-    ci = r.confidence_interval(confidence)
-    return {'diff': sum(a) / len(a) - sum(b) / len(b), 'low': float(ci.low), 'high': float(ci.high),
-            'p': float(r.pvalue), 'df': float(r.df), 'n': (len(a), len(b)), 'test': 'paired t' if paired else 'Welch t'}
+    ci, diff = r.confidence_interval(confidence), sum(a) / len(a) - sum(b) / len(b)
+    low, high, p = float(ci.low), float(ci.high), float(r.pvalue)
+    if math.isnan(p):                  # no spread at all (identical runs): the difference is exact, 0 or not
+        low = high = diff
+        p = 1.0 if abs(diff) <= 1e-12 * max(1.0, *map(abs, a + b)) else 0.0
+    return {'diff': diff, 'low': low, 'high': high, 'p': p, 'df': float(r.df), 'n': (len(a), len(b)),
+            'test': 'paired t' if paired else 'Welch t'}
 
 def holm(pvalues) -> list[float]:
     "Holm's step-down adjusted p-values, in the order given."
@@ -256,6 +260,15 @@ def holm(pvalues) -> list[float]:
         running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
         adjusted[i] = running
     return adjusted
+
+def holm_levels(pvalues, alpha: float = 0.05) -> list[float]:
+    """Per test, the level of the Holm step that decides it: α/(m − r) for rank r (by p), frozen at the first step that
+    fails. A two-sided interval at confidence 1 − level excludes 0 exactly when Holm rejects at `alpha`."""
+    m, failed, levels = len(pvalues), None, [0.0] * len(pvalues)
+    for rank, i in enumerate(sorted(range(m), key=lambda i: pvalues[i])):
+        if failed is None and not pvalues[i] * (m - rank) < alpha: failed = rank
+        levels[i] = alpha / (m - (rank if failed is None else failed))
+    return levels
 
 # %% ../nbs/09_experiments.ipynb #c017w
 def evaluation_noise(checkpoints, data_dir=None, cache_dir=None) -> dict:

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats
 import torch
 from .config import ABLATIONS, ModelConfig
-from .experiments import difference, holm
+from .experiments import difference, holm, holm_levels
 from .records import (RECORD_METRICS, RunRecord, check_record,
     cumulative_tflops, run_tflops)
 from .model import DecoderLM
@@ -21,11 +21,11 @@ from .teacher import EMATeacher
 
 # %% auto #0
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'compute_curve', 'run_device', 'load_records',
-           'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all', 'reported',
-           'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
-           'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points', 'plot_pruning',
-           'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance',
-           'teacher_record', 'compute_table', 'pruning_differences', 'comparison_table']
+           'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all',
+           'holm_family', 'reported', 'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side',
+           'short_verdict', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points',
+           'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps',
+           'ema_variance', 'teacher_record', 'compute_table', 'pruning_differences', 'comparison_table']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -86,19 +86,26 @@ def verdict_list(items) -> str:
     return '\n'.join(f"- **{what}**: {v}" for what, v in items)
 
 def judge(c: dict | None, p_adjusted: float | None = None) -> str:
-    """The verdict on a comparison (`compare`, or `difference` with `what` and `lower`): *reproduced* when the 95 %
-    interval (Holm-corrected p with `p_adjusted`) excludes 0 on the claimed side, *the opposite* on the other side,
-    *within noise* otherwise."""
+    """The verdict on a comparison (`compare`, or `difference` with `what` and `lower`): *reproduced* when p (Holm-corrected:
+    `p_adjusted`, or the `p_holm` of `holm_family`) is below 0.05 with the difference on the claimed side, *the opposite*
+    on the other side, *within noise* otherwise. The interval is labelled: at its Holm level, or uncorrected."""
     if c is None: return 'not run yet'
     if not c.get('testable', True):
         return f"not testable ({c.get('why', 'one run on a side')}): {c['what']} {c['diff']:+.2f}"
+    p_adjusted = c.get('p_holm') if p_adjusted is None else p_adjusted
     p = c['p'] if p_adjusted is None else p_adjusted
     better = c['diff'] < 0 if c['lower'] else c['diff'] > 0
     where = f", {c['device']}" if c.get('device') else ''
-    effect = (f"{c['what']} {c['diff']:+.2f}, 95 % CI {c['low']:+.2f} to {c['high']:+.2f} ({c['test']}, {c['n'][0]} vs "
-              f"{c['n'][1]} runs{where}; p{' (Holm)' if p_adjusted is not None else ''} = {p:.3g})")
+    effect = (f"{c['what']} {c['diff']:+.2f}, {_ci_name(c, p_adjusted is not None)} {c['low']:+.2f} to {c['high']:+.2f} "
+              f"({c['test']}, {c['n'][0]} vs {c['n'][1]} runs{where}; p{' (Holm)' if p_adjusted is not None else ''} = "
+              f"{p:.3g})")
     if not p < 0.05: return f"not reproduced: {effect}, within noise"
     return f"reproduced: {effect}" if better else f"not reproduced: {effect}, the opposite of the claim"
+
+def _ci_name(c: dict, corrected: bool) -> str:
+    "'95 % CI', '99.2 % CI (Holm level)' or '95 % CI (uncorrected)': what the printed interval is."
+    name = f"{100 * c.get('confidence', 0.95):.3g} % CI"
+    return f"{name} (Holm level)" if c.get('holm') else f"{name} (uncorrected)" if corrected else name
 
 def verdict(base, new, lower_is_better: bool = True, what: str = 'effect', paired: bool = False) -> str:
     "Verdict on the claim that `new` improves on `base` (values over runs; `paired`: by position, e.g. seed)."
@@ -107,9 +114,11 @@ def verdict(base, new, lower_is_better: bool = True, what: str = 'effect', paire
         return judge({'testable': False, 'what': what, 'diff': np.mean(new) - np.mean(base)})
     return judge(dict(difference(new, base, paired), what=what, lower=lower_is_better, n=(len(base), len(new))))
 
-def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True) -> dict | None:
-    """The difference `b` − `a` in `metric`, within one kind of device (the one with the most runs of both sides),
-    paired by seed when both sides ran the same seeds there, else Welch; None when a side has no run."""
+def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True,
+            confidence: float = 0.95) -> dict | None:
+    """The difference `b` − `a` in `metric` with its two-sided `confidence` interval, within one kind of device (the
+    one with the most runs of both sides), paired by seed when both sides ran the same seeds there, else Welch; None
+    when a side has no run."""
     x, y = (frame[(frame.label == lab) & frame[metric].notna()] for lab in (a, b))
     if not len(x) or not len(y): return None
     shared = set(x.device) & set(y.device)
@@ -117,10 +126,10 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True
                            'diff': y[metric].mean() - x[metric].mean()}
     dev = max(sorted(shared), key=lambda d: min((x.device == d).sum(), (y.device == d).sum()))
     x, y = x[x.device == dev].sort_values('seed'), y[y.device == dev].sort_values('seed')
-    info = {'what': metric, 'lower': lower, 'device': dev, 'n': (len(x), len(y))}
+    info = {'what': metric, 'lower': lower, 'device': dev, 'n': (len(x), len(y)), 'confidence': confidence}
     if min(len(x), len(y)) < 2: return dict(info, testable=False, diff=y[metric].mean() - x[metric].mean())
     paired = list(x.seed) == list(y.seed) and x.seed.is_unique
-    return dict(difference(y[metric], x[metric], paired), **info)
+    return dict(difference(y[metric], x[metric], paired, confidence), **info)
 
 def _holm_by_row(comparisons: list) -> dict:
     "{row: Holm-corrected p} over the comparisons of one table that can be tested (rows without a test left out)."
@@ -131,6 +140,17 @@ def judge_all(comparisons: list) -> list[str]:
     "Verdicts of a table's comparisons, their p-values Holm-corrected across the rows that can be tested."
     adjusted = _holm_by_row(comparisons)
     return [judge(c, adjusted.get(i)) for i, c in enumerate(comparisons)]
+
+def holm_family(specs: list) -> list:
+    """`compare` each `(frame, a, b, metric[, lower])` of one family (None: a row not tested here): every testable
+    comparison gets its Holm-corrected p (`p_holm`) and its interval at the level of its Holm step (`holm_levels`),
+    so the interval excludes 0 exactly when the corrected p is below 0.05."""
+    comps = [compare(*s) if s is not None else None for s in specs]
+    testable = [i for i, c in enumerate(comps) if c is not None and c.get('testable', True)]
+    ps = [comps[i]['p'] for i in testable]
+    for i, q, level in zip(testable, holm(ps), holm_levels(ps)):
+        comps[i] = dict(compare(*specs[i], confidence=1 - level), p_holm=q, holm=True)
+    return comps
 
 
 # %% ../nbs/10_report.ipynb #c012
@@ -239,19 +259,21 @@ def _equal_compute(df, main, experiments) -> tuple:
 
 def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """One row per claim of the report: its numbers, ours under `protocol` (a key of PROTOCOLS) as mean ± std (runs),
-    the difference with its 95 % interval and test, and the verdict, Holm-corrected across the table's rows."""
+    the difference `b` − `a` with its interval at its Holm level (`holm_family`) and its test, the corrected p and the
+    verdict: the table's rows are one family. A row that compares the same runs as another (§6.7 where GPT-Base's
+    equal-compute runs are the main ones) repeats that row's test instead of counting it twice. `key` names each
+    comparison ('metric: a → b'), for the tables that print it again (`comparison_table(home=...)`)."""
     p = PROTOCOLS[protocol]
     main = df[df.experiment.isin((p['main'],) + p.get('more', ()))]
-    rows, t1 = [], lambda b, metric: reported('table1', 'gpt-base', b, metric)
-    def add(claim, report, frame, a, b, metric, lower=True):
-        c = compare(frame, a, b, metric, lower)
-        rows.append({'claim': claim, 'report': report, 'measured': _measured(frame, a, b, metric, (c or {}).get('device')),
-                     'comparison': c})
+    rows, specs, t1 = [], [], lambda b, metric: reported('table1', 'gpt-base', b, metric)
+    def add(claim, report, frame, a, b, metric, lower=True, same_as=None):
+        rows.append({'claim': claim, 'report': report, 'key': f"{metric}: {a} → {b}", 'frame': frame, 'a': a, 'b': b,
+                     'metric': metric, 'same_as': same_as})
+        specs.append((frame, a, b, metric, lower) if same_as is None else None)
     add('T1: SelfDistil-T lowers PPL', t1('selfdistil-t', 'ppl'), main, 'gpt-base', 'selfdistil-t', 'ppl')
     add('T1: SelfDistil-T lowers ECE (%)', t1('selfdistil-t', 'ece'), main, 'gpt-base', 'selfdistil-t', 'ece')
     add('T1: SelfDistil-T lowers Prune↓ (%)', t1('selfdistil-t', 'prune'), main, 'gpt-base', 'selfdistil-t', 'prune')
     add('T1: KD-only lowers PPL', t1('kd-only', 'ppl'), main, 'gpt-base', p['kd'], 'ppl')
-    if rows[-1]['measured'] != 'not run yet': rows[-1]['measured'] += f" ({p['kd_name']})"
     add('T1: EMA-only lowers PPL', t1('ema-only', 'ppl'), main, 'gpt-base', 'ema-only', 'ppl')
     for abl in ABLATIONS:
         add(f"T2: removing {abl[3:]} raises PPL", reported('table2', abl, 'selfdistil-t'), main, abl, 'selfdistil-t', 'ppl')
@@ -263,8 +285,21 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
                           df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
         add('§6.7: SelfDistil-T beats GPT-Base at equal FLOPs', 'lower PPL', flop, 'gpt-base (FLOP-matched)',
             'selfdistil-t', 'ppl')
-    if p.get('equal_compute'): add(*_equal_compute(df, main, p['equal_compute']))
-    for r, v in zip(rows, judge_all([r.pop('comparison') for r in rows])): r['verdict'] = v
+    if p.get('equal_compute'):
+        claim, report, frame, a, b, metric = _equal_compute(df, main, p['equal_compute'])
+        runs = lambda f, lab: set(zip(f[f.label == lab].experiment, f[f.label == lab].seed))
+        same = bool(runs(frame, a)) and runs(frame, a) == runs(main, 'gpt-base')
+        add(claim, report, frame, a, b, metric, same_as=0 if same else None)
+    comps = holm_family(specs)
+    for r, c in zip(rows, comps):
+        frame, a, b, metric, same_as = (r.pop(k) for k in ('frame', 'a', 'b', 'metric', 'same_as'))
+        if same_as is not None: c = comps[same_as]
+        r['measured'] = _measured(frame, a, b, metric, (c or {}).get('device'))
+        if same_as is not None: r['measured'] += f" (the runs of '{rows[same_as]['claim']}': tested once)"
+        if p['kd'] == b and r['measured'] != 'not run yet': r['measured'] += f" ({p['kd_name']})"
+        tested = c is not None and c.get('testable', True)
+        r.update({k: c[k] if tested else np.nan for k in ('diff', 'low', 'high', 'confidence', 'p_holm')},
+                 device=(c or {}).get('device'), verdict=judge(c))
     staged, none = main[main.label == 'selfdistil-t'].tflops, main[main.label == 'no-freeze'].tflops
     claim = f'App. D: staged freezing saves ≈ {FREEZE_SAVING_CLAIM:g} % of training compute'
     if len(staged) and len(none):
@@ -274,7 +309,8 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
                      'verdict': ('reproduced' if ok else 'not reproduced') + f": counted FLOPs (rule: within 2 points "
                                                                              f"of {FREEZE_SAVING_CLAIM:g} %)"})
     else: rows.append({'claim': claim, 'report': f'{FREEZE_SAVING_CLAIM:g} %', 'measured': 'not run yet', 'verdict': 'not run yet'})
-    return pd.DataFrame(rows).set_index('claim')
+    out = pd.DataFrame(rows).set_index('claim').rename(columns={'p_holm': 'p (Holm)', 'confidence': 'CI level'})
+    return out[['report', 'measured', 'diff', 'low', 'high', 'CI level', 'p (Holm)', 'verdict', 'key', 'device']]
 
 def claims_side_by_side(df: pd.DataFrame, protocols=tuple(PROTOCOLS)) -> pd.DataFrame:
     """The claims table of every protocol in one frame: the report's number, then each protocol's measurement and
@@ -524,17 +560,33 @@ def pruning_differences(records: list[RunRecord], a: str, b: str, strategies=('e
     return pd.DataFrame(rows).set_index(['strategy', 'k']) if rows else pd.DataFrame()
 
 # %% ../nbs/10_report.ipynb #lt07b
-def comparison_table(frame: pd.DataFrame, rows) -> pd.DataFrame:
-    """One row per `(name, a, b, metric[, lower])`: both sides as mean ± std (runs), `b` − `a` with its 95 % interval,
-    the test, the p-value Holm-corrected across the table's testable rows and the verdict on "`b` improves on `a`"."""
+def comparison_table(frame: pd.DataFrame, rows, home: pd.DataFrame | None = None,
+                     home_name: str = 'claims') -> pd.DataFrame:
+    """One row per `(name, a, b, metric[, lower])`: both sides as mean ± std (runs), `b` − `a` with its interval at its
+    Holm level, the test, the p-value Holm-corrected across the table's testable rows and the verdict on "`b` improves on
+    `a`". A row whose comparison (`key`, 'metric: a → b') is a row of `home` (a `claims_table`) is that row: printed with
+    its test and verdict, corrected in that family, and left out of this one."""
     rows = list(rows)
     if len({r[0] for r in rows}) != len(rows): raise ValueError("comparison_table: two rows share a name")
-    comps = [compare(frame, a, b, metric, *lower) for _, a, b, metric, *lower in rows]
-    adjusted, out = _holm_by_row(comps), []
-    for i, ((name, a, b, metric, *_), c) in enumerate(zip(rows, comps)):
-        v, c = judge(c, adjusted.get(i)), c or {}
-        out.append({'comparison': name, 'measured (mean ± std, runs)': _measured(frame, a, b, metric, c.get('device')),
-                    'diff': c.get('diff', np.nan), 'low': c.get('low', np.nan), 'high': c.get('high', np.nan),
-                    'test': f"{c['test']}, {c['n'][0]} vs {c['n'][1]} runs" if 'test' in c else '—',
-                    'p (Holm)': adjusted.get(i, np.nan), 'verdict': short_verdict(v)})
-    return pd.DataFrame(out).set_index('comparison')
+    keys = [f"{metric}: {a} → {b}" for _, a, b, metric, *_ in rows]
+    at_home = {k: r for k, r in (home.set_index('key') if home is not None else pd.DataFrame()).iterrows()}
+    comps = holm_family([None if k in at_home else (frame, a, b, metric, *lower)
+                         for k, (_, a, b, metric, *lower) in zip(keys, rows)])
+    out = []
+    for (name, a, b, metric, *_), key, c in zip(rows, keys, comps):
+        if key in at_home:
+            h = at_home[key]
+            row = {k: h[k] for k in ('diff', 'low', 'high', 'CI level', 'p (Holm)')}
+            row.update(test=f"as in {home_name}", family=home_name, verdict=short_verdict(h['verdict']))
+            device = h['device']
+        else:
+            tested, c = c is not None and c.get('testable', True), c or {}
+            row = {'diff': c.get('diff', np.nan), 'low': c.get('low', np.nan), 'high': c.get('high', np.nan),
+                   'CI level': c.get('confidence', np.nan) if tested else np.nan,
+                   'p (Holm)': c.get('p_holm', np.nan), 'family': 'this table' if tested else '—',
+                   'test': f"{c['test']}, {c['n'][0]} vs {c['n'][1]} runs" if 'test' in c else '—',
+                   'verdict': short_verdict(judge(c or None))}
+            device = c.get('device')
+        out.append({'comparison': name, 'measured (mean ± std, runs)': _measured(frame, a, b, metric, device), **row})
+    cols = ['measured (mean ± std, runs)', 'diff', 'low', 'high', 'CI level', 'test', 'p (Holm)', 'family', 'verdict']
+    return pd.DataFrame(out).set_index('comparison')[cols]
