@@ -16,7 +16,7 @@ from .config import CONFIG_SECTIONS
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CKPT_KEYS', 'WEIGHTS_KEYS', 'RUN_FILES', 'CheckpointError', 'save_checkpoint', 'load_checkpoint',
            'config_mismatches', 'rng_state', 'set_rng_state', 'MetricsLog', 'write_json', 'git_commit',
-           'run_environment', 'RunExistsError', 'claim_out_dir']
+           'run_environment', 'RunExistsError', 'claim_out_dir', 'check_out_path']
 
 # %% ../nbs/07a_checkpoint.ipynb #c005
 class CheckpointError(RuntimeError):
@@ -173,3 +173,11 @@ def claim_out_dir(out: Path, overwrite: bool = False):
     for n in found:
         if (out / n).is_dir(): shutil.rmtree(out / n)
         else: (out / n).unlink()
+
+def check_out_path(out: Path):
+    "Refuse an output folder that is a file, or lies under one, before any work is done (`ValueError`)."
+    out = Path(out)
+    for p in (out, *out.parents):
+        if p.exists() and not p.is_dir():
+            where = 'is a file' if p == out else f'lies under {p}, which is a file'
+            raise ValueError(f"output folder {out} {where}: choose a folder")

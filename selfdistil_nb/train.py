@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 from .config import DistilConfig, ModelConfig, TrainConfig, configs_to_dict
 from .testing import has_cxx_compiler
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, MetricsLog, claim_out_dir,
-    config_mismatches, git_commit, load_checkpoint, rng_state, run_environment,
-    save_checkpoint, set_rng_state, write_json)
+    WEIGHTS_KEYS, check_out_path, config_mismatches, git_commit, load_checkpoint, rng_state,
+    run_environment, save_checkpoint, set_rng_state, write_json)
 from .distributed import dist_setup, gather, mean_over_ranks, wrap_ddp
 from .data import TokenData, check_data, get_batch, prepare_tokens, resolve_data_dir
 from .evaluate import evaluate, generate
@@ -25,8 +25,8 @@ from .schedules import lr_scheduler
 from .selfdistil import SelfDistilT
 
 # %% auto #0
-__all__ = ['make_optimizer', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks', 'tune_cpu_allocator',
-           'TrainSummary', 'eval_checkpoint', 'train']
+__all__ = ['make_optimizer', 'make_scheduler', 'drop_frozen_params', 'TrainingDiverged', 'train_step', 'compile_blocks',
+           'tune_cpu_allocator', 'TrainSummary', 'eval_checkpoint', 'init_weights', 'train']
 
 # %% ../nbs/08_train.ipynb #c011
 def make_optimizer(sdt: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> torch.optim.AdamW:
@@ -36,6 +36,10 @@ def make_optimizer(sdt: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> to
               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                              fused=fused or None)   # fused: CPU too (11_benchmarks)
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    "The run's learning-rate schedule for `opt`: linear warm-up, then cosine decay to `min_lr` at `max_steps` (`04_schedules`)."
+    return lr_scheduler(opt, cfg.warmup_steps, cfg.max_steps, cfg.min_lr)
 
 def drop_frozen_params(opt: torch.optim.Optimizer) -> int:
     "Remove parameters with `requires_grad=False` (and their state) from `opt`; returns how many."
@@ -130,6 +134,7 @@ class TrainSummary:
     world_size: int = 1
     teacher_checksum_per_rank: list | None = None   # equal on every rank under DDP
     sample: str | None = None           # the continuation of `sample_prompt`
+    init_from: str | None = None        # the checkpoint whose weights the run started from (`init_from`)
 
 @dataclass
 class _Run:
@@ -205,6 +210,11 @@ def _check_resume(resume, configs: dict, world: int) -> dict:
     "The checkpoint to resume from, refused before any data is prepared if it is another run's."
     ckpt = load_checkpoint(resume)
     diffs = config_mismatches(ckpt['configs'], configs)
+    steps = (ckpt['configs']['train']['max_steps'], configs['train']['max_steps'])
+    if steps[0] != steps[1]:
+        raise CheckpointError(f"checkpoint {resume} belongs to a run of {steps[0]} steps, whose learning rate decays to "
+                              f"its end there; it cannot continue as a run of {steps[1]}: start a new run from its "
+                              f"weights instead (--init-from {resume}, or train(init_from=...)) with the new length")
     if diffs: raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
     if len(ckpt['rng']) != world:
         raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
@@ -232,13 +242,41 @@ def _build_run(model_cfg, distil_cfg, tc, rank: int, world: int, device, out, co
     torch.manual_seed(tc.seed + rank)              # dropout masks differ across ranks
     opt = make_optimizer(sdt, tc)
     ckpts = out / 'checkpoints' if out else None
-    return _Run(sdt, opt, lr_scheduler(opt, tc.warmup_steps, tc.max_steps, tc.min_lr),
+    return _Run(sdt, opt, make_scheduler(opt, tc),
                 gen=torch.Generator().manual_seed(tc.seed),   # data windows: one global batch, each rank its slice
                 layerdrop_gen=layerdrop_gen, configs=configs, world=world, is_main=rank == 0,
                 ckpt_path=ckpts / 'last.pt' if ckpts else None,
                 best_path=ckpts / 'best.pt' if ckpts and tc.keep_best else None,
                 best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best,
                 evals_dir=ckpts if ckpts and tc.keep_evals else None, data_source=source)
+
+def _load_part(module: nn.Module, state: dict, tied_keys=('tok_emb.weight', 'head.weight')):
+    "Load `state` into `module`, untying its embedding first where the saved embedding and head differ."
+    model = module.model if hasattr(module, 'averaged') else module
+    prefix = 'averaged.module.' if model is not module else ''
+    emb, head = (state.get(prefix + k) for k in tied_keys)
+    if emb is not None and head is not None and not torch.equal(emb, head): model.untie_embedding_()
+    module.load_state_dict(state)
+
+def init_weights(sdt: SelfDistilT, path) -> list[str]:
+    """Start a new run from the weights of checkpoint `path`: the student (same shapes), the EMA teacher where both runs
+    have one (else it starts as a copy of the student), the predictors where both have them; never the frozen depth,
+    which the new run's own schedule sets. Returns the parts taken."""
+    state = load_checkpoint(path, keys=WEIGHTS_KEYS)['model']
+    parts = {}
+    for k, v in state.items():
+        if '.' in k: parts.setdefault(k.split('.', 1)[0], {})[k.split('.', 1)[1]] = v
+    ema = sdt.teacher is not None and not sdt.distil_cfg.fixed_teacher
+    try:
+        _load_part(sdt.student, parts['student'])
+        if ema: _load_part(sdt.teacher, parts['teacher']) if 'teacher' in parts else \
+            _load_part(sdt.teacher.model, sdt.student.state_dict())
+        if sdt.predictors is not None and 'predictors' in parts: sdt.predictors.load_state_dict(parts['predictors'])
+    except RuntimeError as e:
+        raise CheckpointError(f"the weights in {path} do not fit this model: {str(e).splitlines()[0]} (same "
+                              "ModelConfig shapes needed)") from None
+    return ['student'] + (['teacher'] if ema and 'teacher' in parts else []) + \
+           (['predictors'] if sdt.predictors is not None and 'predictors' in parts else [])
 
 def _restore(run: _Run, ckpt: dict, rank: int, total_steps: int) -> int:
     "The step to start from: a checkpoint's state loaded into `run`, or step 0's freezing applied."
@@ -275,8 +313,35 @@ def _sample(sdt: SelfDistilT, data: TokenData, prompt: str, tokens: int, top_k: 
                    generator=torch.Generator(device=device).manual_seed(seed))
     return data.tokenizer.decode(out[0].tolist())
 
+def _header(run: _Run, tc: TrainConfig, data: TokenData, train_tokens, out, start: int, init_from) -> str:
+    "What a run is about to do, before its first step: model, device, data and where it writes."
+    sdt = run.sdt
+    n = sum(p.numel() for p in sdt.student.parameters())
+    teacher = ('no teacher' if sdt.teacher is None else 'a fixed KD teacher' if sdt.distil_cfg.fixed_teacher
+               else f'an EMA teacher (τ = {sdt.distil_cfg.ema_decay:g})')
+    dev = next(sdt.parameters()).device
+    where = f"{dev.type}" + (f", {torch.get_num_threads()} threads" if dev.type == 'cpu' else '')
+    per_step = tc.batch_size * tc.seq_len * tc.grad_accum * run.world
+    lines = [f"model: {n / 1e6:.2f}M parameters, {sdt.n_layer} blocks, {teacher}; {where}" +
+             (f", {run.world} processes" if run.world > 1 else ''),
+             f"data: {tc.corpus} ({tc.tokenizer}, vocabulary {data.vocab_size}), {len(train_tokens):,} training tokens; "
+             f"{per_step:,} tokens a step × {tc.max_steps} steps = {per_step * tc.max_steps / len(train_tokens):.1f} epochs",
+             f"output: {out if out else '(none)'}" + (f"; resuming at step {start}" if start else '') +
+             (f"; weights from {init_from}" if init_from else '')]
+    return '\n'.join(lines)
+
+def _eval_line(row: dict, last_train: dict | None, lr: float) -> str:
+    "One line per evaluation: step, train loss, validation loss of student and teacher, lr, tokens/s."
+    parts = [f"step {row['step']}"]
+    if last_train: parts.append(f"train loss {last_train['lm']:.4f}")
+    parts.append(f"val loss {row['student_val_loss']:.4f}")
+    if 'teacher_val_loss' in row: parts.append(f"teacher {row['teacher_val_loss']:.4f}")
+    parts.append(f"lr {lr:.2e}")
+    if last_train and last_train.get('tokens_per_s'): parts.append(f"{last_train['tokens_per_s']:,.0f} tokens/s")
+    return ' | '.join(parts)
+
 def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, eval_kw: dict, rank: int,
-                 stop_at, progress: bool, resumed: bool) -> tuple:
+                 stop_at, progress: bool, resumed: bool, verbose: bool = False) -> tuple:
     """Steps `start` … `max_steps − 1`: validation and checkpoints on schedule, one `train_step` each, logged.
     Returns `(stopped_at, last checkpoint, seconds in steps, tokens seen)`; `stopped_at` is None at the end."""
     sdt, world, device = run.sdt, run.world, eval_kw['device']
@@ -285,9 +350,12 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
     train_time, tokens_seen = 0.0, 0
     bar = tqdm(range(start, tc.max_steps), initial=start, total=tc.max_steps, disable=not (progress and run.is_main),
                desc='train')
+    last_train, last_val = None, math.nan
     for step in bar:
         if run.is_main and step % tc.eval_interval == 0:   # again after a resume: its row was dropped
-            _validate(run, data, step, tc.eval_batches, last_ckpt, log, **eval_kw)
+            row = _validate(run, data, step, tc.eval_batches, last_ckpt, log, **eval_kw)
+            if verbose: tqdm.write(_eval_line(row, last_train, run.opt.param_groups[0]['lr']), file=sys.stdout)
+            last_val = row['student_val_loss']
         if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not (resumed and step == start):
             last_ckpt = _save_run(run, step)
         if stop_at is not None and step >= stop_at:
@@ -308,8 +376,9 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
         tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
         if run.is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
             row = {k: round(v.item(), 6) for k, v in terms.items()}
-            log(step=step, kind='train', lr=lr, frozen=depth, tokens_per_s=round(tokens_seen / train_time, 1), **row)
-            bar.set_postfix(loss=f"{row['lm']:.3f}", frozen=depth)
+            last_train = dict(row, tokens_per_s=round(tokens_seen / train_time, 1))
+            log(step=step, kind='train', lr=lr, frozen=depth, tokens_per_s=last_train['tokens_per_s'], **row)
+            bar.set_postfix(loss=f"{row['lm']:.3f}", val=f"{last_val:.3f}", frozen=depth)
     bar.close()
     return None, last_ckpt, train_time, tokens_seen
 
@@ -324,7 +393,9 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
           sample_tokens: int = 200,
           sample_top_k: int = 200,     # 1: greedy
           overwrite: bool = False,     # replace a finished or different run in `out_dir`
-          tensorboard_dir=None) -> TrainSummary | None:  # also log the metrics rows to TensorBoard there
+          tensorboard_dir=None,        # also log the metrics rows to TensorBoard there
+          init_from=None,              # a checkpoint whose weights (and teacher) a new run starts from
+          verbose: bool = False) -> TrainSummary | None:  # a header, and one line per evaluation, on stdout
     "Train SelfDistil-T (or a variant); returns its `TrainSummary` (None on ranks other than 0 under DDP)."
     tc = train_cfg
     rank, world, device = dist_setup(tc.device)
@@ -333,25 +404,32 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if tc.seq_len > model_cfg.max_seq_len:
         raise ValueError(f"TrainConfig.seq_len={tc.seq_len} is longer than "
                          f"ModelConfig.max_seq_len={model_cfg.max_seq_len}")
+    if resume and init_from: raise ValueError("resume continues a run, init_from starts a new one: give one of them")
+    if out and is_main: check_out_path(out)
     if out and is_main and not resume: claim_out_dir(out, overwrite)
     ckpt = _check_resume(resume, configs, world) if resume else None
     data, train_tokens, source = _load_data(model_cfg, tc, data, data_dir, cache_dir, ckpt, resume)
     run = _build_run(model_cfg, distil_cfg, tc, rank, world, device, out, configs, source)
+    if init_from: init_weights(run.sdt, init_from)
     start = _restore(run, ckpt, rank, tc.max_steps)
     if out and is_main: _write_run_files(out, configs, data)
     log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None,
                      tensorboard_dir if is_main else None)
     eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=_autocast(tc, device))
     if tc.compile: compile_blocks(run.sdt)
+    if verbose and is_main: print(_header(run, tc, data, train_tokens, out, start, init_from), flush=True)
     t0 = time.perf_counter()
     stopped_at, last_ckpt, train_s, tokens = _train_steps(run, data, train_tokens, tc, start, Path(resume) if resume
                                                           else None, log, eval_kw, rank, stop_at, progress,
-                                                          bool(resume))
+                                                          bool(resume), verbose)
     done = dict(steps=tc.max_steps, history=log.rows, configs=configs, world_size=world)
     if stopped_at is not None:
         return TrainSummary(**done, stopped_at=stopped_at, checkpoint=str(last_ckpt) if last_ckpt else None) \
             if is_main else None
     final = _validate(run, data, tc.max_steps, 0, last_ckpt, log, **eval_kw) if is_main else None   # the whole split
+    if verbose and is_main:
+        trains = [r for r in log.rows if r['kind'] == 'train']
+        print(_eval_line(final, trains[-1] if trains else None, run.opt.param_groups[0]['lr']) + ' (whole split)')
     last_ckpt = _save_run(run, tc.max_steps)
     sdt = run.sdt
     teacher_sums = gather(sum(p.double().sum().item() for p in sdt.teacher.parameters()) if sdt.teacher else None, world)
@@ -361,7 +439,7 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
                      git_commit=git_commit(), torch=torch.__version__, threads=torch.get_num_threads(),
                      environment=run_environment(device), teacher_checksum_per_rank=teacher_sums,
                      best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best
-                     else None)
+                     else None, init_from=str(init_from) if init_from else None)
     if sample_prompt: s.sample = _sample(sdt, data, sample_prompt, sample_tokens, sample_top_k, tc.seed, device)
     if out: write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
