@@ -481,7 +481,7 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
 # %% ../nbs/11_benchmarks.ipynb #c015
 def bench_cli(argv: list | None = None):
     "Entry point of `selfdistil_bench`."
-    p = argparse.ArgumentParser(prog='selfdistil_bench',
+    p = argparse.ArgumentParser(prog='selfdistil_bench', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Benchmark SelfDistil-T against GPT-Base in one run.")
     p.add_argument('--preset', default='shakespeare-char')
     p.add_argument('--device', default='cpu')

@@ -51,6 +51,11 @@ def save_checkpoint(path: Path, state: dict) -> Path:
         raise CheckpointError(f"could not write checkpoint {path} ({type(e).__name__}: {e}); {kept}") from None
     return path
 
+def _reason(e: Exception) -> str:
+    "The exception's type and its first line whole, or only the type where that line is long (torch's own advice)."
+    first = (str(e).splitlines() or [''])[0]
+    return f"{type(e).__name__}: {first}" if first and len(first) <= 160 else type(e).__name__
+
 def load_checkpoint(path: Path, keys: tuple = CKPT_KEYS) -> dict:
     "Read a checkpoint written by `train`, with `weights_only=True`; raises `CheckpointError`."
     path = Path(path)
@@ -61,7 +66,7 @@ def load_checkpoint(path: Path, keys: tuple = CKPT_KEYS) -> dict:
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be read "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+                              f"({_reason(e)})") from None
     missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
     if missing: raise CheckpointError(f"checkpoint {path} is not a selfdistil_nb training checkpoint (missing "
                                       f"{missing})")

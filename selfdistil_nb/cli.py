@@ -6,13 +6,14 @@
 from __future__ import annotations
 import argparse
 import importlib.util
+import json
 import sys
 from pathlib import Path
 import torch
-from .config import PRESETS, VARIANTS, apply_overrides, configs_from_dict, preset_configs
-from .checkpoint import CheckpointError, load_checkpoint
+from .config import (PRESETS, VARIANTS, apply_overrides, configs_from_dict, configs_from_file,
+    configs_to_dict, preset_configs, preset_line, variant_config)
+from .checkpoint import CheckpointError, RunExistsError, load_checkpoint
 from .data import CorpusNotFoundError, DataError
-from .checkpoint import RunExistsError
 from .train import TrainingDiverged, train, tune_cpu_allocator
 
 # %% auto #0
@@ -20,41 +21,88 @@ __all__ = ['train_cli']
 
 # %% ../nbs/08a_cli.ipynb #c036
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):           # one line, status 2
+    def error(self, message):           # a usage error: one line, status 2
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`--help` that shows every default — argparse's where an option has a value, else the help's own words —
+    and keeps the epilog's lines (the presets) as written."""
+    def _get_help_string(self, action):
+        h = action.help or ''
+        if 'default' in h or action.default in (None, False, [], argparse.SUPPRESS): return h
+        return h + ' (default: %(default)s)'
+
+def _fail(message: str):
+    "A failure while running: one line, status 1."
+    print(f"selfdistil_train: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog='selfdistil_train', description="Train SelfDistil-T or one of its variants.")
-    p.add_argument('--preset', choices=list(PRESETS), help="experiment preset")
-    p.add_argument('--variant', default='selfdistil-t', choices=list(VARIANTS), help="which components are on")
+    p = _Parser(prog='selfdistil_train', description="Train SelfDistil-T or one of its variants.",
+                formatter_class=HelpFormatter,
+                epilog="presets (blocks × width, block parameters, corpus, steps; a run's cost on a 2-core CPU):\n  " +
+                       '\n  '.join(preset_line(n) for n in PRESETS))
+    p.add_argument('--preset', choices=list(PRESETS), help="experiment preset (default: none; then --config or a "
+                   "checkpoint gives the configuration)")
+    p.add_argument('--config', metavar='FILE', help="a run's config.json (or its folder), or a JSON/YAML file of "
+                   "sections and fields, on top of --preset if given (default: none)")
+    p.add_argument('--variant', choices=list(VARIANTS), help="which components are on (with --preset: default "
+                   "selfdistil-t; otherwise the config's or checkpoint's own switches)")
     p.add_argument('--data-dir', help="local corpora (default: $SELFDISTIL_DATA_DIR, else the Hugging Face hub)")
     p.add_argument('--cache-dir', help="token caches (default: $SELFDISTIL_CACHE_DIR or ~/.cache/selfdistil_nb)")
-    p.add_argument('--out', help="output folder (default: runs/PRESET-VARIANT-sSEED)")
-    p.add_argument('--max-steps', type=int, help="optimizer steps (train.max_steps)")
-    p.add_argument('--resume', help="checkpoint to continue from")
+    p.add_argument('--out', help="output folder (default: runs/NAME-VARIANT-sSEED; with --resume, the checkpoint's "
+                   "own run folder)")
+    p.add_argument('--max-steps', type=int, help="optimizer steps (train.max_steps; default: the configuration's)")
+    p.add_argument('--resume', metavar='CKPT', help="continue this run exactly, in its own folder (default: a new run)")
+    p.add_argument('--init-from', metavar='CKPT', help="start a new run from this checkpoint's weights and teacher "
+                   "(e.g. to train longer than it was planned; default: fresh weights)")
     p.add_argument('--stop-at', type=int,
-                   help="save a checkpoint and stop before this step (continue later with --resume)")
-    p.add_argument('--seed', type=int, help="random seed (train.seed)")
-    p.add_argument('--device', help="cpu, cuda, cuda:1, … (train.device)")
+                   help="save a checkpoint and stop before this step (continue later with --resume; "
+                        "default: run to the end)")
+    p.add_argument('--seed', type=int, help="random seed (train.seed; default: the configuration's)")
+    p.add_argument('--device', help="cpu, cuda, cuda:1, … (train.device; default: the configuration's)")
     p.add_argument('--set', dest='overrides', nargs='+', action='extend', default=[], metavar='SECTION.FIELD=VALUE',
-                   help="override any config field, e.g. model.n_layer=6 distil.lambda_kd=0.5")
-    p.add_argument('--prompt', default='\n', help="text to continue in the final sample ('' for none)")
+                   help="override any config field, e.g. model.n_layer=6 distil.lambda_kd=0.5 (default: none)")
+    p.add_argument('--print-config', action='store_true', help="print the resolved configuration (JSON, as "
+                   "--config reads it) and exit (default: train)")
+    p.add_argument('--prompt', help="sample a continuation of this text at the end (default: no sample)")
     p.add_argument('--top-k', type=int, default=200, help="sample among the k likeliest tokens (1: greedy)")
-    p.add_argument('--no-progress', action='store_true', help="no progress bar")
+    p.add_argument('--no-progress', action='store_true', help="no progress bar (default: a bar)")
     p.add_argument('--tensorboard', metavar='DIR', help="also log the metrics rows to TensorBoard in DIR "
-                   "(the tensorboard extra)")
-    p.add_argument('--overwrite', action='store_true', help="replace a run already in the --out folder")
+                   "(the tensorboard extra; default: metrics.jsonl only)")
+    p.add_argument('--overwrite', action='store_true',
+                   help="replace a run already in the --out folder (default: refuse)")
     return p
 
 def _cli_configs(args) -> tuple:
-    "The run's configs from the command line (or the checkpoint, with --resume and no --preset)."
+    """The run's configs: --preset, then --config on top (or the checkpoint's own with --resume or --init-from and
+    neither), then --variant's switches, then --set and the shortcuts. Raises ValueError (usage) or CheckpointError."""
     extra = list(args.overrides)
     if args.max_steps is not None: extra.append(f'train.max_steps={args.max_steps}')
     if args.seed is not None: extra.append(f'train.seed={args.seed}')
     if args.device is not None: extra.append(f'train.device={args.device}')
-    if args.preset: return preset_configs(args.preset, args.variant, extra)
-    if not args.resume: raise ValueError("--preset is required (or --resume CHECKPOINT to continue a run)")
-    return apply_overrides(*configs_from_dict(load_checkpoint(args.resume)['configs']), extra)
+    if args.resume and args.init_from:
+        raise ValueError("--resume continues a run and --init-from starts a new one: give one of them")
+    ckpt = args.resume or args.init_from
+    if args.preset: base = preset_configs(args.preset, args.variant or 'selfdistil-t')
+    elif ckpt and not args.config: base = configs_from_dict(load_checkpoint(ckpt)['configs'])
+    elif not args.config: raise ValueError("--preset or --config is required (or --resume CKPT to continue a run)")
+    else: base = None
+    if args.config: base = configs_from_file(args.config, base)
+    m, d, t = base
+    if args.variant and not args.preset: d = variant_config(args.variant, d)
+    return apply_overrides(m, d, t, extra)
+
+def _out_dir(args, train_cfg) -> Path:
+    "--out, else a resumed checkpoint's own run folder (RUN/checkpoints/last.pt), else runs/NAME-VARIANT-sSEED."
+    if args.out: return Path(args.out)
+    if args.resume:
+        run = Path(args.resume).parent.parent
+        if Path(args.resume).parent.name == 'checkpoints' and (run / 'config.json').is_file(): return run
+        raise ValueError(f"--resume {args.resume} is not inside a run folder (RUN/checkpoints/…): say where the run "
+                         "continues with --out")
+    name = args.preset or (Path(args.config).stem if args.config else 'run')
+    return Path(f"runs/{name}-{args.variant or ('selfdistil-t' if args.preset else 'run')}-s{train_cfg.seed}")
 
 def _summary_lines(s: dict) -> list[str]:
     f = s.final
@@ -74,22 +122,23 @@ def train_cli(argv: list | None = None):
     parser = _parser()
     args = parser.parse_args(argv)
     tune_cpu_allocator()
-    try: model_cfg, distil_cfg, train_cfg = _cli_configs(args)
-    except (ValueError, CheckpointError) as e: parser.error(str(e))
+    try:
+        model_cfg, distil_cfg, train_cfg = _cli_configs(args)
+        out = _out_dir(args, train_cfg)
+    except ValueError as e: parser.error(str(e))
+    except CheckpointError as e: _fail(str(e))
+    if args.print_config:
+        print(json.dumps(configs_to_dict(model_cfg, distil_cfg, train_cfg), indent=2))
+        return
     if args.tensorboard and importlib.util.find_spec('tensorboard') is None:   # before any work is done
         parser.error("--tensorboard needs the tensorboard package: pip install 'selfdistil_nb[tensorboard]'")
-    variant = args.variant if args.preset else 'resumed'
-    out = Path(args.out or f"runs/{args.preset or 'run'}-{variant}-s{train_cfg.seed}")
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                  resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress,
-                  sample_prompt=args.prompt or None,
-                  sample_top_k=args.top_k, overwrite=args.overwrite,
-                  tensorboard_dir=args.tensorboard)
+                  resume=args.resume, init_from=args.init_from, stop_at=args.stop_at, progress=not args.no_progress,
+                  sample_prompt=args.prompt or None, sample_top_k=args.top_k, overwrite=args.overwrite,
+                  tensorboard_dir=args.tensorboard, verbose=True)
     except (ValueError, RunExistsError) as e: parser.error(str(e))
-    except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged) as e:
-        print(f"selfdistil_train: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    except (CorpusNotFoundError, DataError, CheckpointError, TrainingDiverged, OSError) as e: _fail(str(e))
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

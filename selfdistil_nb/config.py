@@ -4,15 +4,19 @@
 
 # %% ../nbs/00_config.ipynb #c002
 from __future__ import annotations
+import difflib
+import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 # %% auto #0
 __all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'SPLIT_BY', 'CORPORA', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS',
-           'VARIANTS', 'BASELINES', 'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'ModelConfig',
-           'DistilConfig', 'CorpusSpec', 'TrainConfig', 'configs_to_dict', 'configs_from_dict', 'apply_overrides',
-           'variant_config', 'freezing_overrides', 'preset_configs']
+           'VARIANTS', 'BASELINES', 'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'PRESET_TIMES',
+           'ModelConfig', 'DistilConfig', 'CorpusSpec', 'TrainConfig', 'configs_to_dict', 'configs_from_dict',
+           'apply_overrides', 'configs_from_file', 'variant_config', 'freezing_overrides', 'preset_line',
+           'preset_configs']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -66,6 +70,12 @@ class ModelConfig:
     def head_dim(self) -> int: return self.d_model // self.n_head
     @property
     def ff_width(self) -> int: return self.d_ff or 4 * self.d_model
+    @property
+    def block_params(self) -> int:
+        "Parameters of the blocks and the final norm: the non-embedding count (the tied embedding and head excluded)."
+        d, f, b = self.d_model, self.ff_width, int(self.bias)
+        per_block = 4 * d * d + 2 * d * f + 2 * d + b * (3 * d + d + f + d + 2 * d)
+        return self.n_layer * per_block + d * (1 + b)
 
 # %% ../nbs/00_config.ipynb #c012
 EMA_SCHEDULES = ('constant', 'warmup', 'cosine')
@@ -277,6 +287,11 @@ def _parse_value(cls, name: str, text: str):
     return text
 
 # %% ../nbs/00_config.ipynb #c022
+def _did_you_mean(name: str, names, prefix: str = '') -> str:
+    "'; did you mean X?' for the nearest of `names`, or ''."
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f"; did you mean {prefix}{close[0]}?" if close else ''
+
 def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConfig,
                     overrides: list = ()) -> tuple:
     """Apply `section.field=value` overrides (sections: model, distil, train), each section's at once; returns new,
@@ -288,13 +303,45 @@ def apply_overrides(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg:
         section, dot, name = key.strip().partition('.')
         if not sep or not dot: raise ValueError(f"override {o!r} must look like section.field=value")
         if section not in cfgs: raise ValueError(f"override {o!r}: unknown section {section!r} (use one of "
-                                                 f"{list(cfgs)})")
+                                                 f"{list(cfgs)}){_did_you_mean(section, cfgs)}")
         cls = CONFIG_SECTIONS[section]
         if name not in {f.name for f in fields(cls)}:
-            raise ValueError(f"override {o!r}: {cls.__name__} has no field {name!r}")
+            raise ValueError(f"override {o!r}: {cls.__name__} has no field {name!r}"
+                             f"{_did_you_mean(name, [f.name for f in fields(cls)], section + '.')}")
         changes[section][name] = _parse_value(cls, name, text.strip())
     cfgs = {section: replace(cfg, **changes[section]) if changes[section] else cfg for section, cfg in cfgs.items()}
     return cfgs['model'], cfgs['distil'], cfgs['train']
+
+def configs_from_file(path, base: tuple | None = None) -> tuple:
+    """`(ModelConfig, DistilConfig, TrainConfig)` from a JSON or YAML file of sections — a run's `config.json` (or its
+    folder), or a file a user writes with only the fields to change — on top of `base` (default: the dataclasses'
+    defaults). Unknown sections or fields are errors, with the nearest name."""
+    path = Path(path)
+    if path.is_dir(): path = path / 'config.json'
+    if not path.is_file(): raise ValueError(f"no config file at {path}")
+    import yaml
+    text = path.read_text()
+    try: d = json.loads(text)                             # JSON first: YAML 1.1 reads 3e-05 as a string
+    except json.JSONDecodeError:
+        try: d = yaml.safe_load(text)
+        except yaml.YAMLError as e: raise ValueError(f"config file {path} is not valid JSON or YAML: "
+                                                     f"{str(e).splitlines()[0]}") from None
+    if not isinstance(d, dict): raise ValueError(f"config file {path} must map sections ({list(CONFIG_SECTIONS)}) "
+                                                 "to fields")
+    cfgs = list(base) if base is not None else [cls() for cls in CONFIG_SECTIONS.values()]
+    for i, (name, cls) in enumerate(CONFIG_SECTIONS.items()):
+        section = d.get(name) or {}
+        unknown = [k for k in section if k not in {f.name for f in fields(cls)}]
+        if unknown: raise ValueError(f"config file {path}: {cls.__name__} has no field {unknown[0]!r}"
+                                     f"{_did_you_mean(unknown[0], [f.name for f in fields(cls)], name + '.')}")
+        section = {k: _parse_value(cls, k, str(v)) if isinstance(v, str) and not isinstance(getattr(cls(), k), str)
+                   else tuple(v) if isinstance(v, list) else v for k, v in section.items()}   # YAML's 3e-4 is a str
+        try: cfgs[i] = replace(cfgs[i], **section)
+        except TypeError as e: raise ValueError(f"config file {path}: {e}") from None
+    extra = [k for k in d if k not in CONFIG_SECTIONS]
+    if extra: raise ValueError(f"config file {path}: unknown section {extra[0]!r} (use {list(CONFIG_SECTIONS)})"
+                               f"{_did_you_mean(extra[0], CONFIG_SECTIONS)}")
+    return tuple(cfgs)
 
 # %% ../nbs/00_config.ipynb #p002
 _OFF = dict(use_kd=False, use_align=False, use_ema=False, use_freeze=False, use_layerdrop=False, fixed_teacher=False,
@@ -393,6 +440,18 @@ PRESETS = {
     'wt2-gpt2': lambda: _preset_gpt2_110m('wikitext-2', 5000, 16, 512, 500, 0),  # ~17 epochs; whole validation split
     'wt103-110m': lambda: _preset_gpt2_110m('wikitext-103', 100_000, 32, 1024, 2000, 50),
 }
+
+# What a run of each preset costs, from this repository's saved runs on a 2-core CPU (results/train/, results/main/,
+# results/long-tuned/; GPT-Base to SelfDistil-T), for `selfdistil_train --help`.
+PRESET_TIMES = {'tiny': 'seconds', 'shakespeare-char': 'about 1-2 min', 'wt2-cpu': 'about 6-8 min',
+                'wt2-grid': 'about 2-6 min', 'long-char': 'about 20-50 min (one thread)',
+                'wt2-gpt2': 'a GPU (hours on a CPU)', 'wt103-110m': 'a GPU (days on a CPU)'}
+
+def preset_line(name: str) -> str:
+    "One line about a preset: its shape, parameters, corpus and tokenizer, and what a run costs."
+    m, _, t = PRESETS[name]()
+    return (f"{name}: {m.n_layer} blocks × {m.d_model}, {m.block_params / 1e6:.2g}M block parameters, {t.corpus} "
+            f"({t.tokenizer}), {t.max_steps} steps; {PRESET_TIMES[name]}")
 
 def preset_configs(preset: str, variant: str = 'selfdistil-t', overrides: list = ()) -> tuple:
     """`(ModelConfig, DistilConfig, TrainConfig)` of `preset` with `variant`'s switches and `section.field=value`

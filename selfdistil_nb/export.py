@@ -202,7 +202,7 @@ def export_checkpoint(checkpoint, out, teacher: bool = False, prune: str | None 
 
 def export_cli(argv: list | None = None):
     "Entry point of `selfdistil_export`."
-    p = argparse.ArgumentParser(prog='selfdistil_export',
+    p = argparse.ArgumentParser(prog='selfdistil_export', formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Export a training checkpoint to a transformers folder.")
     p.add_argument('checkpoint', help="a checkpoint of selfdistil_train (checkpoints/last.pt or best.pt)")
     p.add_argument('out', help="folder to write (AutoModelForCausalLM.from_pretrained reads it)")

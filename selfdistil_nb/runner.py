@@ -63,7 +63,8 @@ def run_grid(specs, results_dir='results', data_dir=None, cache_dir=None, progre
 
 def experiments_cli(argv: list | None = None):
     "Entry point of `selfdistil_experiments`."
-    p = argparse.ArgumentParser(prog='selfdistil_experiments', description="Run a protocol's grid (resumable).")
+    p = argparse.ArgumentParser(prog='selfdistil_experiments', description="Run a protocol's grid (resumable).",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--results', default='results', help="results folder")
     p.add_argument('--data-dir')
     p.add_argument('--cache-dir')

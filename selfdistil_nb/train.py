@@ -38,7 +38,7 @@ def make_optimizer(sdt: SelfDistilT, cfg: TrainConfig, fused: bool = True) -> to
                              fused=fused or None)   # fused: CPU too (11_benchmarks)
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
-    "The run's learning-rate schedule for `opt`: linear warm-up, then cosine decay to `min_lr` at `max_steps` (`04_schedules`)."
+    "The run's learning-rate schedule for `opt`: warm-up, cosine decay to `min_lr` at `max_steps` (`04_schedules`)."
     return lr_scheduler(opt, cfg.warmup_steps, cfg.max_steps, cfg.min_lr)
 
 def drop_frozen_params(opt: torch.optim.Optimizer) -> int:
@@ -212,9 +212,10 @@ def _check_resume(resume, configs: dict, world: int) -> dict:
     diffs = config_mismatches(ckpt['configs'], configs)
     steps = (ckpt['configs']['train']['max_steps'], configs['train']['max_steps'])
     if steps[0] != steps[1]:
-        raise CheckpointError(f"checkpoint {resume} belongs to a run of {steps[0]} steps, whose learning rate decays to "
-                              f"its end there; it cannot continue as a run of {steps[1]}: start a new run from its "
-                              f"weights instead (--init-from {resume}, or train(init_from=...)) with the new length")
+        raise CheckpointError(f"checkpoint {resume} belongs to a run of {steps[0]} steps, whose learning rate "
+                              f"decays to its end there; it cannot continue as a run of {steps[1]}: start a new run "
+                              f"from its weights instead (--init-from {resume}, or train(init_from=...)) with the "
+                              "new length")
     if diffs: raise CheckpointError(f"checkpoint {resume} was written by another configuration: " + '; '.join(diffs))
     if len(ckpt['rng']) != world:
         raise CheckpointError(f"checkpoint {resume} was written by {len(ckpt['rng'])} processes, this run has {world}")
@@ -324,8 +325,9 @@ def _header(run: _Run, tc: TrainConfig, data: TokenData, train_tokens, out, star
     per_step = tc.batch_size * tc.seq_len * tc.grad_accum * run.world
     lines = [f"model: {n / 1e6:.2f}M parameters, {sdt.n_layer} blocks, {teacher}; {where}" +
              (f", {run.world} processes" if run.world > 1 else ''),
-             f"data: {tc.corpus} ({tc.tokenizer}, vocabulary {data.vocab_size}), {len(train_tokens):,} training tokens; "
-             f"{per_step:,} tokens a step × {tc.max_steps} steps = {per_step * tc.max_steps / len(train_tokens):.1f} epochs",
+             f"data: {tc.corpus} ({tc.tokenizer}, vocabulary {data.vocab_size}), {len(train_tokens):,} training "
+             f"tokens; {per_step:,} tokens a step × {tc.max_steps} steps = "
+             f"{per_step * tc.max_steps / len(train_tokens):.1f} epochs",
              f"output: {out if out else '(none)'}" + (f"; resuming at step {start}" if start else '') +
              (f"; weights from {init_from}" if init_from else '')]
     return '\n'.join(lines)
