@@ -191,7 +191,16 @@ class TokenData:
     from_cache: bool = False
     @property
     def vocab_size(self) -> int: return self.tokenizer.vocab_size
-    def __getitem__(self, split): return self.splits[split]
+    def __getitem__(self, split):
+        if split not in self.splits:
+            raise DataError(f"no {split!r} split in these tokens (they have {', '.join(self.splits)})")
+        return self.splits[split]
+    @property
+    def train(self): return self['train']
+    @property
+    def validation(self): return self['validation']
+    @property
+    def test(self): return self['test']
 
 def cache_root(cache_dir=None) -> Path:
     "`cache_dir`, else `$SELFDISTIL_CACHE_DIR`, else `~/.cache/selfdistil_nb`."

@@ -23,9 +23,10 @@ from .teacher import EMATeacher
 __all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'compute_curve', 'run_device', 'load_records',
            'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all',
            'holm_family', 'reported', 'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side',
-           'short_verdict', 'save_table', 'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points',
-           'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps',
-           'ema_variance', 'teacher_record', 'compute_table', 'pruning_differences', 'comparison_table']
+           'short_verdict', 'glance_table', 'forest_points', 'plot_forest', 'save_table', 'save_figure', 'plot_curves',
+           'plot_reliability', 'pruning_points', 'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps',
+           'gap_sentence', 'plot_gaps', 'ema_variance', 'teacher_record', 'compute_table', 'pruning_differences',
+           'comparison_table']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -331,6 +332,54 @@ def short_verdict(v: str) -> str:
     if v.endswith('the opposite of the claim'): return f"{head} (the opposite)"
     if v.endswith('within noise'): return f"{head} (within noise)"
     return head
+
+# %% ../nbs/10_report.ipynb #cg01
+def glance_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims of one protocol at a glance (a `claims_table`): the report's numbers, ours as mean ± std (runs), the
+    difference `b` − `a` with its interval at its Holm level, and the verdict in words; a row that repeats another row's
+    test (§6.7 on the same runs) is left out."""
+    rows = []
+    for claim, r in claims.iterrows():
+        if 'tested once' in str(r.measured): continue
+        diff = '—' if pd.isna(r['diff']) else f"{r['diff']:+.2f} ({r.low:+.2f} to {r.high:+.2f})"
+        rows.append({'claim': claim, 'report': r.report, 'measured here (mean ± std, runs)': r.measured,
+                     'difference (interval at its Holm level)': diff, 'verdict': short_verdict(r.verdict)})
+    return pd.DataFrame(rows).set_index('claim')
+
+def _relative(text: str):
+    "'34.5 → 31.7' as the relative change in % (-8.1), else None."
+    parts = str(text).replace('%', '').split('→')
+    try: a, b = (float(x.split()[0]) for x in parts)
+    except (ValueError, IndexError): return None
+    return 100 * (b / a - 1)
+
+def forest_points(claims: pd.DataFrame) -> pd.DataFrame:
+    """Per tested claim: our difference and its interval (at its Holm level) relative to the first side's mean, in %,
+    beside the report's own relative change where it has one."""
+    rows = []
+    for claim, r in claims.iterrows():
+        if pd.isna(r['diff']) or 'tested once' in str(r.measured): continue
+        base = float(str(r.measured).split()[0])
+        rows.append({'claim': claim, 'diff_pct': 100 * r['diff'] / base, 'low_pct': 100 * r.low / base,
+                     'high_pct': 100 * r.high / base, 'report_pct': _relative(r.report),
+                     'verdict': short_verdict(r.verdict)})
+    return pd.DataFrame(rows)
+
+def plot_forest(points: pd.DataFrame, ax=None, title: str = ''):
+    """One row per claim: our relative difference with its interval (filled where the verdict is reproduced, open where
+    it is not), the report's relative change as a red cross; left of 0 is the claimed direction."""
+    fig, ax = _ax(ax, (7.5, 0.45 * len(points) + 1.2))
+    y = np.arange(len(points))[::-1]
+    for yi, (_, r) in zip(y, points.iterrows()):
+        ok = r.verdict == 'reproduced'
+        ax.errorbar(r.diff_pct, yi, xerr=[[r.diff_pct - r.low_pct], [r.high_pct - r.diff_pct]], fmt='o', color='C0',
+                    mfc='C0' if ok else 'white', capsize=3)
+        if r.report_pct is not None and not pd.isna(r.report_pct): ax.plot(r.report_pct, yi, 'x', color='C3', ms=8)
+    ax.axvline(0, color='grey', lw=1, ls='--')
+    ax.set_yticks(y, [f"{c} — {v}" for c, v in zip(points.claim, points.verdict)], fontsize=7)
+    ax.set_xlabel('difference relative to the first side (%), interval at its Holm level; × the report')
+    ax.set_title(title, fontsize=9)
+    return fig
 
 # %% ../nbs/10_report.ipynb #c015
 def save_table(df: pd.DataFrame, name: str, figures_dir='../figures') -> list[Path]:

@@ -310,6 +310,7 @@ def readme_text(nbs_path: Path | None = None) -> str:
     rel = nbs_path.resolve().relative_to(cfg.config_path.resolve()).as_posix() if nbs_path.resolve().is_relative_to(
         cfg.config_path.resolve()) else nbs_path.as_posix()
     body = relink(body, lambda page, anchor: f"{rel}/{notebooks[page]}" if page in notebooks else None)
+    body = re.sub(r'(!\[[^\]]*\]\()\.\./', r'\1', body)      # images beside the notebooks (../figures/…) from the root
     return body.strip() + '\n'
 
 def render_readme(nbs_path: Path | None = None) -> Path:
