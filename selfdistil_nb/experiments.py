@@ -34,7 +34,7 @@ __all__ = ['PRUNE_EVAL_BATCHES', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_
            'LONG_FIVE_SEEDS', 'SCALE', 'SCALE_WIDTHS', 'SCALE_HEAD_DIM', 'SCALE_LR_FACTORS', 'SCALE_SEEDS',
            'SCALE_MAX_SEEDS', 'KNOB_STAGES', 'RunSpec', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid',
            'difference', 'holm', 'holm_levels', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid',
-           'knob_sweep', 'scale_grid']
+           'knob_sweep', 'scale_grid', 'scale_winners']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -453,3 +453,9 @@ def scale_grid(results_dir='results', preset: str = LONG_PRESET) -> list[RunSpec
     five = [s for s in long_grid(results_dir, preset=preset) if (s.seed >= len(LONG_SEEDS) and
             s.variant in LONG_FIVE_SEEDS) or s.experiment == f'{LONG_FINAL}/teacher']   # KD-only needs its teachers
     return small + knobs + five + large
+
+def scale_winners(results_dir='results', width: int = 32, preset: str = LONG_PRESET) -> dict:
+    "Each side's winning label at `width` under the declared rule (None while that side's trials are unfinished)."
+    _, gpt_best, sd_best = long_sweep(results_dir, preset)
+    _, best = _width_runs(results_dir, width, {'gpt-base': gpt_best, 'selfdistil-t': sd_best}, preset)
+    return {side: b.label if b else None for side, b in best.items()}

@@ -80,4 +80,6 @@ RECORD_METRICS = {                 # the report's per-run columns: name -> how i
     'ece_ts': lambda r: 100 * r['calibrated']['test']['ece'] if r.get('calibrated') else None,
     'ppl_best': lambda r: r['checkpoints']['best']['test']['ppl'] if r.get('checkpoints') else None,  # raw-best ckpt
     'ppl_last': lambda r: r['checkpoints']['last']['test']['ppl'] if r.get('checkpoints') else None,
+    'block_params': lambda r: configs_from_dict(r['configs'])[0].block_params,   # the non-embedding count
+    'selected_last': lambda r: (r.get('selected') or {}).get('step') == r['train']['steps'],   # still improving
 }

@@ -13,20 +13,21 @@ import pandas as pd
 from scipy import stats
 import torch
 from .config import ABLATIONS, ModelConfig
-from .experiments import difference, holm, holm_levels
+from .experiments import SCALE_WIDTHS, difference, holm, holm_levels, scale_winners
 from .records import (RECORD_METRICS, RunRecord, check_record,
     cumulative_tflops, run_tflops)
 from .model import DecoderLM
 from .teacher import EMATeacher
 
 # %% auto #0
-__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'compute_curve', 'run_device', 'load_records',
-           'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare', 'judge_all',
-           'holm_family', 'reported', 'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side',
-           'short_verdict', 'glance_table', 'forest_points', 'plot_forest', 'save_table', 'save_figure', 'plot_curves',
-           'plot_reliability', 'pruning_points', 'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps',
-           'gap_sentence', 'plot_gaps', 'ema_variance', 'teacher_record', 'compute_table', 'pruning_differences',
-           'comparison_table']
+__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'SCALE_METRICS', 'compute_curve', 'run_device',
+           'load_records', 'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare',
+           'judge_all', 'holm_family', 'reported', 'side_by_side', 'regime', 'regime_line', 'claims_table',
+           'claims_side_by_side', 'short_verdict', 'glance_table', 'forest_points', 'plot_forest', 'save_table',
+           'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points', 'plot_pruning', 'plot_compute_curves',
+           'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance', 'teacher_record', 'compute_table',
+           'pruning_differences', 'comparison_table', 'scale_frame', 'scale_table', 'scale_change', 'scale_sentence',
+           'plot_scale']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -639,3 +640,83 @@ def comparison_table(frame: pd.DataFrame, rows, home: pd.DataFrame | None = None
         out.append({'comparison': name, 'measured (mean ± std, runs)': _measured(frame, a, b, metric, device), **row})
     cols = ['measured (mean ± std, runs)', 'diff', 'low', 'high', 'CI level', 'test', 'p (Holm)', 'family', 'verdict']
     return pd.DataFrame(out).set_index('comparison')[cols]
+
+# %% ../nbs/10_report.ipynb #sc01
+SCALE_METRICS = {'ppl': 'test perplexity', 'ece': 'ECE (%)', 'ece_ts': 'ECE after temperature scaling (%)',
+                 'prune': 'Prune↓ (%)'}
+
+def scale_frame(df: pd.DataFrame, pairs: dict) -> pd.DataFrame:
+    """The runs of each width's pair as one frame: `pairs` maps width -> (experiment, {side: label}); rows relabelled
+    'gpt-base' / 'selfdistil-t' and tagged with their width (a side without a winner yet is left out)."""
+    parts = []
+    for width, (experiment, labels) in pairs.items():
+        for side, label in labels.items():
+            if label is None: continue
+            parts.append(df[(df.experiment == experiment) & (df.label == label)].assign(label=side, width=width))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*df.columns, 'width'])
+
+def scale_table(frame: pd.DataFrame, metrics=tuple(SCALE_METRICS)) -> pd.DataFrame:
+    """Per width and metric: both sides' mean ± std (runs), SelfDistil-T − GPT-Base with its interval at its Holm level
+    (the table's rows one family), the verdict on "SelfDistil-T lowers it"; and per width the block parameters, the
+    teacher's perplexity beside its student's, the runs selected at their last step and the training TFLOPs."""
+    keys = [(w, m) for w in sorted(frame.width.unique()) for m in metrics]
+    comps = holm_family([(frame[frame.width == w], 'gpt-base', 'selfdistil-t', m) for w, m in keys])
+    rows = []
+    for (w, m), c in zip(keys, comps):
+        f = frame[frame.width == w]
+        sd, gb = f[f.label == 'selfdistil-t'], f[f.label == 'gpt-base']
+        tested = c is not None and c.get('testable', True)
+        rows.append({'width': w, 'block params': int(f.block_params.iloc[0]), 'metric': m,
+                     'measured (GPT-Base → SelfDistil-T)': _measured(f, 'gpt-base', 'selfdistil-t', m),
+                     'diff': c['diff'] if c else np.nan, 'low': c['low'] if tested else np.nan,
+                     'high': c['high'] if tested else np.nan, 'p (Holm)': c['p_holm'] if tested else np.nan,
+                     'verdict': short_verdict(judge(c)),
+                     'teacher ppl (SelfDistil-T)': sd.teacher_ppl.mean() if m == 'ppl' else np.nan,
+                     'selected at last step': f"{int(gb.selected_last.sum())}/{len(gb)} → "
+                                              f"{int(sd.selected_last.sum())}/{len(sd)}",
+                     'TFLOPs (GPT-Base → SelfDistil-T)': f"{gb.tflops.mean():.1f} → {sd.tflops.mean():.1f}"})
+    return pd.DataFrame(rows).set_index(['width', 'metric'])
+
+def scale_change(frame: pd.DataFrame, metric: str) -> dict | None:
+    """How SelfDistil-T − GPT-Base in `metric` changes from the smallest to the largest width measured: the difference
+    of the per-seed gaps (Welch t), None with fewer than two widths of two paired seeds."""
+    gaps = {}
+    for w, f in frame.groupby('width'):
+        piv = f.pivot_table(index='seed', columns='label', values=metric)
+        if {'gpt-base', 'selfdistil-t'} <= set(piv.columns):
+            g = (piv['selfdistil-t'] - piv['gpt-base']).dropna()
+            if len(g) >= 2: gaps[w] = g
+    if len(gaps) < 2: return None
+    lo, hi = min(gaps), max(gaps)
+    d = difference(gaps[hi], gaps[lo])
+    return dict(d, widths=(lo, hi), gaps={w: float(g.mean()) for w, g in sorted(gaps.items())})
+
+def scale_sentence(frame: pd.DataFrame, metric: str) -> str:
+    "Whether the gap in `metric` changes with size, within the widths measured, in words generated from the runs."
+    ch, name = scale_change(frame, metric), SCALE_METRICS.get(metric, metric)
+    if ch is None: return f"{name}: fewer than two widths measured yet."
+    params = frame.groupby('width').block_params.first()
+    at = ', '.join(f"{g:+.2f} at {params[w] / 1e6:.2g}M" for w, g in ch['gaps'].items())
+    lo, hi = ch['widths']
+    moves = 'within noise' if ch['low'] <= 0 <= ch['high'] else ('grows' if ch['diff'] > 0 else 'shrinks')
+    return (f"{name}, SelfDistil-T − GPT-Base: {at} block parameters; from width {lo} to {hi} the gap changes by "
+            f"{ch['diff']:+.2f} (95 % CI {ch['low']:+.2f} to {ch['high']:+.2f}, {ch['test']} on the per-seed gaps, "
+            f"uncorrected): {'the change is within noise' if moves == 'within noise' else 'the gap ' + moves}"
+            f", between {params[lo] / 1e6:.2g}M and {params[hi] / 1e6:.2g}M block parameters and no further.")
+
+def plot_scale(table: pd.DataFrame, metrics=tuple(SCALE_METRICS)):
+    "Each metric's gap (SelfDistil-T − GPT-Base) with its interval at its Holm level against block parameters (log)."
+    fig, axs = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.2))
+    for ax, m in zip(np.atleast_1d(axs), metrics):
+        t = table.xs(m, level='metric')
+        ok = t['high'].notna()
+        ax.errorbar(t['block params'][ok], t['diff'][ok], yerr=[t['diff'][ok] - t['low'][ok], t['high'][ok] - t['diff'][ok]],
+                    fmt='o-', capsize=3)
+        ax.axhline(0, color='grey', lw=1, ls='--')
+        ax.set_xscale('log')
+        ax.set_xlabel('block parameters')
+        ax.set_title(SCALE_METRICS.get(m, m), fontsize=9)
+    np.atleast_1d(axs)[0].set_ylabel('SelfDistil-T − GPT-Base')
+    fig.tight_layout()
+    return fig
+

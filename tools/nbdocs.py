@@ -200,6 +200,14 @@ def render_page(nb_path: Path, dest: Path, pages: list[dict], site_title: str) -
     for name, data in res.get('outputs', {}).items():          # figures, as files next to the page
         (dest / name).parent.mkdir(parents=True, exist_ok=True)
         (dest / name).write_bytes(data)
+    def local_image(m):                                        # an image beside the notebooks (../figures/x.png)
+        src = (nb_path.parent / m.group(2)).resolve()
+        if not src.is_file(): return m.group(0)                # left as it is: the site check reports it
+        rel = Path('images') / src.name
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest / rel)
+        return f"{m.group(1)}{rel.as_posix()})"
+    md = re.sub(r'(!\[[^\]]*\]\()(\.\./[^)\s]+)\)', local_image, md)   # copied into the site, so it stands alone
     names = {p['page'] for p in pages}
     md = relink(md, lambda p,
                 anchor: f"{p}.html{anchor}" if p in names and not anchor.startswith('#_') else None)  # private: no doc
