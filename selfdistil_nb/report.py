@@ -200,7 +200,8 @@ PROTOCOLS = {
     'long-tuned': {'preset': 'long-char', 'main': 'long-tuned/main', 'flop': None, 'freezing': 'long-tuned/freezing',
                    'kd': 'kd-only', 'kd_name': 'KD-only (two separately trained teachers)',
                    'more': ('long-tuned/baselines', 'long-tuned/ablations'), 'length': 'long-tuned/length',
-                   'sweep': 'long-sweep', 'equal_compute': ('long-tuned/main', 'long-tuned/budget')},
+                   'sweep': 'long-sweep', 'equal_compute': ('long-tuned/main', 'long-tuned/budget'),
+                   'knobs': 'long-scale/knobs'},
 }
 
 def regime(records: list[dict], main: str) -> dict:
@@ -282,6 +283,10 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     if protocol == 'long-tuned':                       # the cheap baselines a reviewer names
         add('ECE after temperature scaling: SelfDistil-T lowers it (%)', '—', main, 'gpt-base', 'selfdistil-t', 'ece_ts')
         add('SelfDistil-T beats GPT-Base through its EMA weights (PPL)', '—', main, 'ema-weights', 'selfdistil-t', 'ppl')
+    if p.get('knobs'):                                 # SelfDistil-T with its own knobs tuned (09_experiments)
+        knobs = pd.concat([main[main.label == 'gpt-base'], df[df.experiment == p['knobs']]])
+        add('SelfDistil-T with its own knobs tuned beats GPT-Base (PPL)', '—', knobs, 'gpt-base', 'selfdistil-t-knobs',
+            'ppl')
     if p.get('flop'):
         flop = pd.concat([main[main.label == 'selfdistil-t'],
                           df[df.experiment == p['flop']].assign(label='gpt-base (FLOP-matched)')])
