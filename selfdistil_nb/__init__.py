@@ -8,7 +8,7 @@ __all__ = ['ModelConfig', 'DistilConfig', 'TrainConfig', 'preset_configs', 'appl
            'VARIANTS', 'DecoderLM', 'EMATeacher', 'SelfDistilT', 'prepare_tokens', 'TokenData', 'load_tokenizer',
            'train', 'train_step', 'make_optimizer', 'make_scheduler', 'init_weights', 'TrainSummary', 'evaluate',
            'generate', 'fit_temperature', 'prune_degradation', 'load_model', 'to_hf', 'from_hf', 'export_checkpoint',
-           'load_checkpoint']
+           'load_checkpoint', 'BlockLM', 'run_blocks', 'check_block_lm', 'HFBlockLM', 'prune_hf', 'SelfDistilTrainer']
 
 # %% ../nbs/14_api.ipynb #a002
 import importlib
@@ -26,12 +26,15 @@ _WHERE = {                                  # name -> the module that defines it
     **dict.fromkeys(('evaluate', 'generate', 'fit_temperature', 'prune_degradation'), 'evaluate'),
     **dict.fromkeys(('load_model', 'to_hf', 'from_hf', 'export_checkpoint'), 'export'),
     'load_checkpoint': 'checkpoint',
+    **dict.fromkeys(('BlockLM', 'run_blocks', 'check_block_lm'), 'protocol'),
+    **dict.fromkeys(('HFBlockLM', 'prune_hf', 'SelfDistilTrainer'), 'hf'),
 }
 _all_ = ['ModelConfig', 'DistilConfig', 'TrainConfig', 'preset_configs', 'apply_overrides', 'configs_from_file',
          'PRESETS', 'VARIANTS', 'DecoderLM', 'EMATeacher', 'SelfDistilT', 'prepare_tokens', 'TokenData',
          'load_tokenizer', 'train', 'train_step', 'make_optimizer', 'make_scheduler', 'init_weights', 'TrainSummary',
          'evaluate', 'generate', 'fit_temperature', 'prune_degradation', 'load_model', 'to_hf', 'from_hf',
-         'export_checkpoint', 'load_checkpoint']
+         'export_checkpoint', 'load_checkpoint',
+         'BlockLM', 'run_blocks', 'check_block_lm', 'HFBlockLM', 'prune_hf', 'SelfDistilTrainer']
 
 def __getattr__(name: str):
     "A top-level name, imported from its module when first used (PEP 562)."

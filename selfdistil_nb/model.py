@@ -115,6 +115,32 @@ class DecoderLM(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)): nn.init.normal_(m.weight, mean=0.0, std=0.02)
         if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
+    # The block protocol (`01a_protocol`): what SelfDistil-T needs from a model, here and in `HFBlockLM` alike
+    @property
+    def n_layer(self) -> int: return len(self.blocks)
+    @property
+    def d_model(self) -> int: return self.cfg.d_model
+    @property
+    def layerdrop_p(self) -> float: return self.cfg.layerdrop_p
+    @layerdrop_p.setter
+    def layerdrop_p(self, p: float): self.cfg = replace(self.cfg, layerdrop_p=p)
+    @property
+    def head_weight(self) -> torch.Tensor: return self.head.weight
+
+    def embed(self, idx, attention_mask=None, dropout: bool = True) -> tuple:
+        "Hidden state 0 `[B, T, C]` and what every block is given (the rotary tables); `dropout=False`: none."
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError("DecoderLM takes no padding: pack the tokens into full rows (attention_mask all ones)")
+        T = idx.shape[1]
+        if T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence length {T} exceeds ModelConfig.max_seq_len={self.cfg.max_seq_len}")
+        x = self.tok_emb(idx)
+        return (self.emb_dropout(x) if dropout else x), (self.rope_cos[:T], self.rope_sin[:T])
+
+    def block(self, l: int, x, ctx): return self.blocks[l](x, *ctx)
+    def final_norm(self, x): return self.ln_f(x)
+    def embedding_modules(self) -> list: return [self.tok_emb]
+
     @property
     def is_tied(self) -> bool: return self.head.weight is self.tok_emb.weight
 
@@ -127,7 +153,10 @@ class DecoderLM(nn.Module):
 
     def forward(self, idx, return_hidden: bool = False, frozen_depth: int = 0, keep: list | None = None,
                 prefix: list | None = None, train_embedding: bool = False,
-                head: bool = True):          # False: the final normed states instead of logits (a fused loss)
+                head: bool = True,           # False: the final normed states instead of logits (a fused loss)
+                attention_mask=None):        # only all ones (no padding): the protocol's argument
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError("DecoderLM takes no padding: pack the tokens into full rows (attention_mask all ones)")
         B, T = idx.shape
         if T > self.cfg.max_seq_len:
             raise ValueError(f"sequence length {T} exceeds ModelConfig.max_seq_len={self.cfg.max_seq_len}")

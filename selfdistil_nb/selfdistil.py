@@ -10,6 +10,7 @@ import torch.nn as nn
 from .config import DistilConfig, ModelConfig
 from .losses import Predictor, alignment_loss, fused_lm_kd_loss, lm_kd_loss, lm_loss
 from .model import DecoderLM, layerdrop_mask, model_from_state
+from .protocol import check_block_lm
 from .schedules import align_start, ema_decay, frozen_depth
 from .teacher import EMATeacher
 
@@ -36,25 +37,32 @@ def load_fixed_teacher(path, model_cfg: ModelConfig) -> DecoderLM:
     return model_from_state(state, replace(model_cfg, layerdrop_p=0.0))
 
 class SelfDistilT(nn.Module):
-    "Student `DecoderLM`, teacher (EMA, or fixed) and per-layer predictors, with the combined SelfDistil-T loss."
-    def __init__(self, model_cfg: ModelConfig, distil_cfg: DistilConfig):
+    """Student, teacher (EMA, or fixed) and per-layer predictors, with the combined SelfDistil-T loss. The student is a
+    `DecoderLM` of `model_cfg`, or `student`: any block-protocol model (`01a_protocol`), e.g. an `HFBlockLM`."""
+    def __init__(self, model_cfg: ModelConfig | None, distil_cfg: DistilConfig, student: nn.Module | None = None):
         super().__init__()
         self.model_cfg, self.distil_cfg = model_cfg, distil_cfg
-        student_cfg = replace(model_cfg, layerdrop_p=distil_cfg.layerdrop_p(model_cfg))
-        self.student = DecoderLM(student_cfg)
+        if student is None:
+            self.student = DecoderLM(replace(model_cfg, layerdrop_p=distil_cfg.layerdrop_p(model_cfg)))
+        else:
+            check_block_lm(student)
+            if distil_cfg.fixed_teacher: raise ValueError("a fixed (KD-only) teacher is a DecoderLM checkpoint: give "
+                                                          "model_cfg, not a student model, for fixed_teacher")
+            if not distil_cfg.use_layerdrop: student.layerdrop_p = 0.0
+            self.student = student
         self.teacher = None
         if distil_cfg.fixed_teacher: self.teacher = EMATeacher(load_fixed_teacher(distil_cfg.teacher_checkpoint,
                                                                                   model_cfg), 0.0)
         elif distil_cfg.needs_teacher: self.teacher = EMATeacher(self.student, self._decay(0, 1))
-        make = (lambda: Predictor(model_cfg.d_model)) if distil_cfg.uses_predictors else nn.Identity
-        self.predictors = nn.ModuleList(make() for _ in range(model_cfg.n_layer)) if distil_cfg.use_align else None
+        make = (lambda: Predictor(self.student.d_model)) if distil_cfg.uses_predictors else nn.Identity
+        self.predictors = nn.ModuleList(make() for _ in range(self.n_layer)) if distil_cfg.use_align else None
         self.register_buffer('frozen', torch.zeros((), dtype=torch.long))  # frozen depth, saved with the state
         self.layerdrop_generator = None  # set to share LayerDrop decisions across processes (DDP)
         self.compile_losses = False      # the loss kernels through torch.compile (`compile_blocks` sets it)
         self.fused_head = True           # heads inside the loss (`fused_lm_kd_loss`); False: full logits first
 
     @property
-    def n_layer(self) -> int: return self.model_cfg.n_layer
+    def n_layer(self) -> int: return self.student.n_layer
 
     @property
     def shares_prefix(self) -> bool:
@@ -66,26 +74,34 @@ class SelfDistilT(nn.Module):
         if not dc.use_ema: return 0.0
         return ema_decay(step, dc.ema_decay, dc.ema_schedule, dc.ema_warmup_steps, total_steps)
 
-    def forward(self, idx, targets, step: int = 0, total_steps: int = 1) -> dict:
-        "Loss terms on one batch: `total` (to backpropagate) and the detached `lm`, `kd`, `align`."
+    def forward(self, idx, targets, step: int = 0, total_steps: int = 1, attention_mask=None) -> dict:
+        """Loss terms on one batch: `total` (to backpropagate) and the detached `lm`, `kd`, `align`. With an
+        `attention_mask` (padded rows), every term averages over the tokens whose target is not negative."""
         dc, depth, fused = self.distil_cfg, int(self.frozen), self.fused_head
-        p = self.student.cfg.layerdrop_p if self.training else 0.0
+        p = self.student.layerdrop_p if self.training else 0.0
         keep = layerdrop_mask(self.n_layer, p, self.layerdrop_generator)    # one decision per block, also for alignment
+        mask = {} if attention_mask is None else {'attention_mask': attention_mask}
         out, s_hiddens = self.student(idx, return_hidden=True, frozen_depth=depth, keep=keep,
-                                      train_embedding=not dc.freeze_embedding, head=not fused)  # logits or states
-        t_out, align = None, out.new_zeros((), dtype=torch.float32)
+                                      train_embedding=not dc.freeze_embedding, head=not fused, **mask)  # logits/states
+        t_out, t_hiddens, align = None, None, out.new_zeros((), dtype=torch.float32)
         if self.teacher is not None and dc.runs_teacher:      # (an `ema-weights` teacher is only averaged)
             prefix = s_hiddens[:depth] if self.shares_prefix and depth else None   # equal to the teacher's own prefix
             t_out, t_hiddens = self.teacher(idx, return_hidden=True, prefix=prefix,
-                                            head=not fused)  # no grad, eval mode, no LayerDrop
+                                            head=not fused, **mask)  # no grad, eval mode, no LayerDrop
+        if mask:                                     # padded rows: the terms see only the tokens with a target
+            sel = targets >= 0
+            pick = lambda x: x[sel][None]                                        # (1, n, ·): one row of n tokens
+            out, targets, s_hiddens = pick(out), pick(targets), [pick(h) for h in s_hiddens]
+            if t_out is not None: t_out, t_hiddens = pick(t_out), [pick(h) for h in t_hiddens]
+        if t_out is not None:
             if self.predictors is not None:
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)
                 layers = [l for l in range(first, self.n_layer) if keep[l]]   # a skipped block has no state to align
                 align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers, compiled=self.compile_losses)
         kd_on = dc.use_kd and t_out is not None
         if fused:                                   # the heads run inside the loss, a chunk of tokens at a time
-            logit_terms, lm, kd = fused_lm_kd_loss(out, self.student.head.weight, targets, t_out if kd_on else None,
-                                                   self.teacher.model.head.weight if kd_on else None,
+            logit_terms, lm, kd = fused_lm_kd_loss(out, self.student.head_weight, targets, t_out if kd_on else None,
+                                                   self.teacher.model.head_weight if kd_on else None,
                                                    dc.kd_temperature, dc.lambda_kd, compiled=self.compile_losses)
         else:
             lm, kd = (lm_kd_loss(out, targets, t_out, dc.kd_temperature, compiled=self.compile_losses) if kd_on
@@ -111,8 +127,10 @@ class SelfDistilT(nn.Module):
         with torch.no_grad():
             if dc.freeze_embedding:
                 for m in [self.student] + ([t] if ema else []): m.untie_embedding_()
-                self.student.tok_emb.requires_grad_(False)
-                if ema: t.tok_emb.weight.copy_(self.student.tok_emb.weight)
+                for m in self.student.embedding_modules(): m.requires_grad_(False)
+                if ema:
+                    for mt, ms in zip(t.embedding_modules(), self.student.embedding_modules()):
+                        for pt, ps in zip(mt.parameters(), ms.parameters()): pt.copy_(ps)
             for l in range(depth):
                 self.student.blocks[l].requires_grad_(False)
                 if self.predictors is not None: self.predictors[l].requires_grad_(False)

@@ -14,7 +14,7 @@ __all__ = ['EMATeacher']
 
 # %% ../nbs/02_teacher.ipynb #c005
 class EMATeacher(nn.Module):
-    "EMA copy of a `DecoderLM` student, always in eval mode and without gradients."
+    "EMA copy of a student (a `DecoderLM` or any block-protocol model), always in eval mode and without gradients."
     def __init__(self, student: DecoderLM, decay: float = 0.99):
         super().__init__()
         self.decay = decay
@@ -39,11 +39,13 @@ class EMATeacher(nn.Module):
     @torch.no_grad()
     def update(self, student: DecoderLM, decay: float | None = None):
         "θ_T ← decay·θ_T + (1 − decay)·θ_S, in place (default decay: `self.decay`)."
-        t, s = self.model, student     # the ways a student can change structure: untying, pruning
-        if (t.is_tied, len(t.blocks), t.cfg.d_model) != (s.is_tied, len(s.blocks), s.cfg.d_model):
-            raise ValueError("EMATeacher.update: student and teacher parameters differ in number or shape "
-                             f"(tied {s.is_tied} vs {t.is_tied}, {len(s.blocks)} vs {len(t.blocks)} blocks); "
-                             "untie or prune both alike")
+        t, s = self.model, student     # matched by name: untying or pruning one of the two breaks the match
+        names_t, names_s = ([(n, p.shape) for n, p in m.named_parameters()] for m in (t, s))
+        if names_t != names_s:
+            diff = next((a, b) for a, b in zip(names_t + [None], names_s + [None]) if a != b)
+            raise ValueError("EMATeacher.update: student and teacher parameters differ in name or shape "
+                             f"(tied {s.is_tied} vs {t.is_tied}, {len(s.blocks)} vs {len(t.blocks)} blocks; first "
+                             f"difference: student {diff[1]}, teacher {diff[0]}); untie or prune both alike")
         if decay is not None and decay != self.decay:
             self.decay = decay
             self.averaged.multi_avg_fn = get_ema_multi_avg_fn(decay)
