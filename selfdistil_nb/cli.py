@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
+import os
 import sys
 from pathlib import Path
 import torch
@@ -70,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--no-progress', action='store_true', help="no progress bar (default: a bar)")
     p.add_argument('--tensorboard', metavar='DIR', help="also log the metrics rows to TensorBoard in DIR "
                    "(the tensorboard extra; default: metrics.jsonl only)")
+    p.add_argument('--hf-model', metavar='NAME_OR_PATH', help="train a transformers causal LM instead of the "
+                   "preset's DecoderLM: a hub name or a folder (its weights; only a config.json: fresh weights) or a "
+                   "config .json file, through SelfDistilTrainer with the preset's training settings and the model's "
+                   "own tokenizer where it has one (default: the preset's DecoderLM)")
     p.add_argument('--overwrite', action='store_true',
                    help="replace a run already in the --out folder (default: refuse)")
     return p
@@ -132,6 +138,7 @@ def train_cli(argv: list | None = None):
         return
     if args.tensorboard and importlib.util.find_spec('tensorboard') is None:   # before any work is done
         parser.error("--tensorboard needs the tensorboard package: pip install 'selfdistil_nb[tensorboard]'")
+    if args.hf_model: return _hf_cli(parser, args, model_cfg, distil_cfg, train_cfg, out)
     try:
         s = train(model_cfg, distil_cfg, train_cfg, out_dir=out, data_dir=args.data_dir, cache_dir=args.cache_dir,
                   resume=args.resume, init_from=args.init_from, stop_at=args.stop_at, progress=not args.no_progress,
@@ -149,6 +156,24 @@ def train_cli(argv: list | None = None):
     lines = _summary_lines(s) + [f"results in {out}"]
     if s.checkpoint: lines.append(f"export to transformers: selfdistil_export {s.checkpoint} {out / 'hf'}")
     print('\n'.join(lines))
+
+def _hf_cli(parser, args, model_cfg, distil_cfg, train_cfg, out):
+    "`--hf-model`: the same configuration, trained on a `transformers` model by `SelfDistilTrainer` (`15_hf`)."
+    if args.init_from or args.stop_at or args.prompt:
+        parser.error("--hf-model takes --resume (a checkpoint folder of its run), not --init-from, --stop-at or --prompt")
+    if (out / 'final').exists() and not args.overwrite and not args.resume:
+        parser.error(f"{out} already holds a finished run (final/): give another --out, or --overwrite")
+    from .hf import hf_train                                # transformers is imported on this path only
+    if args.tensorboard: os.environ['TENSORBOARD_LOGGING_DIR'] = args.tensorboard
+    try:
+        trainer = hf_train(args.hf_model, distil_cfg, train_cfg, distil_cfg.layerdrop_p(model_cfg), out,
+                           data_dir=args.data_dir, cache_dir=args.cache_dir, resume=args.resume,
+                           progress=not args.no_progress, tensorboard=bool(args.tensorboard))
+    except ValueError as e: parser.error(str(e))
+    except (CorpusNotFoundError, DataError, OSError) as e: _fail(str(e))
+    ev = trainer.evaluate()
+    print(f"steps {trainer.state.global_step}; student validation: loss {ev['eval_loss']:.4f}, perplexity per token "
+          f"{math.exp(ev['eval_loss']):.2f}\nresults in {out}; the trained student (from_pretrained): {out / 'final'}")
 
 # %% ../nbs/08a_cli.ipynb #c045n
 if __name__ == '__main__' and '__file__' in globals():   # `python -m selfdistil_nb.cli` (and torchrun)

@@ -7,17 +7,22 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import asdict
+from pathlib import Path
+import numpy as np
 import torch
 import torch.nn as nn
 from fastcore.basics import patch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from .config import DistilConfig
+from .data import load_corpus, prepare_tokens
+from .export import hf_tokenizer
 from .protocol import run_blocks
 from .selfdistil import SelfDistilT
 from .train import drop_frozen_params
 
 # %% auto #0
-__all__ = ['SELFDISTIL_STATE', 'find_decoder_parts', 'HFBlockLM', 'prune_hf', 'SelfDistilCallback', 'SelfDistilTrainer']
+__all__ = ['SELFDISTIL_STATE', 'find_decoder_parts', 'HFBlockLM', 'prune_hf', 'SelfDistilCallback', 'SelfDistilTrainer',
+           'load_hf_model', 'hf_train']
 
 # %% ../nbs/15_hf.ipynb #h007
 class _Captured(Exception):
@@ -321,3 +326,95 @@ def _load_from_checkpoint(self: SelfDistilTrainer, resume_from_checkpoint, model
 @patch
 def _load_best_model(self: SelfDistilTrainer):
     self._load_selfdistil(self.state.best_model_checkpoint)
+
+# %% ../nbs/15_hf.ipynb #h041
+_WEIGHT_FILES = ('*.safetensors', 'pytorch_model*.bin', '*.safetensors.index.json')
+_TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'tokenizer.model')
+
+def load_hf_model(spec: str) -> tuple:
+    """`(model, tokenizer or None, how)` for `--hf-model`: a config JSON file or a folder holding only a config (fresh
+    weights, `from_config`), a folder with weights or a hub name (`from_pretrained`); the tokenizer where one is there."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix != '.json': raise ValueError(f"--hf-model {spec}: a file must be a model config (.json)")
+        return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(path))), None, 'from_config'
+    if path.is_dir():
+        if not (path / 'config.json').is_file(): raise ValueError(f"--hf-model {spec}: the folder has no config.json")
+        has_weights = any(any(path.glob(g)) for g in _WEIGHT_FILES)
+        tok = AutoTokenizer.from_pretrained(str(path)) if any((path / f).is_file() for f in _TOKENIZER_FILES) else None
+        model = AutoModelForCausalLM.from_pretrained(str(path)) if has_weights else \
+            AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(path)))
+        return model, tok, 'from_pretrained' if has_weights else 'from_config'
+    try: model = AutoModelForCausalLM.from_pretrained(spec)                       # a name on the hub
+    except OSError as e: raise ValueError(f"--hf-model {spec}: neither a file, a folder nor a model on the hub "
+                                          f"({str(e).splitlines()[0]})") from None
+    try: tok = AutoTokenizer.from_pretrained(spec)
+    except OSError: tok = None
+    return model, tok, 'from_pretrained'
+
+class _OwnTokenizer:
+    "A `transformers` tokenizer behind `encode_batch`, the interface `06_data`'s tokenizers share."
+    def __init__(self, tok): self.tok, self.vocab_size = tok, len(tok)
+    def encode_batch(self, texts): return self.tok(list(texts), add_special_tokens=False)['input_ids']
+
+def _split_ids(ds, tokenizer) -> np.ndarray:
+    ids = ds.map(lambda b: {'ids': tokenizer.encode_batch(b['text'])}, batched=True, batch_size=1000,
+                 remove_columns=['text'], load_from_cache_file=False)
+    return np.fromiter((t for row in ids['ids'] for t in row), dtype=np.int64)
+
+def _windows(ids: np.ndarray, length: int, limit: int = 0) -> list:
+    "Non-overlapping windows of `length` tokens (the first `limit`, 0: all), as Trainer rows."
+    n = (len(ids) - 1) // (length - 1)                  # windows overlap by one token: every token gets a target
+    rows = [{'input_ids': ids[i * (length - 1): i * (length - 1) + length].tolist()} for i in range(n)]
+    return rows[:limit] if limit else rows
+
+def _collate_windows(batch):
+    ids = torch.tensor([r['input_ids'] for r in batch])
+    return {'input_ids': ids, 'attention_mask': torch.ones_like(ids), 'labels': ids.clone()}
+
+# %% ../nbs/15_hf.ipynb #h042
+def hf_train(spec: str, distil_cfg: DistilConfig, train_cfg, layerdrop_p: float, out, data_dir=None, cache_dir=None,
+             resume=None, progress: bool = True, tensorboard: bool = False):
+    """Train `transformers` model `spec` (see `load_hf_model`) with `SelfDistilTrainer` on `train_cfg`'s corpus and
+    training settings; the model's own tokenizer where it has one, else `train_cfg.tokenizer`. Returns the trainer;
+    the trained student is saved to `out/final` (a `from_pretrained` folder)."""
+    model, tok, how = load_hf_model(spec)
+    tc, out = train_cfg, Path(out)
+    vocab = model.get_input_embeddings().num_embeddings
+    if tok is not None:
+        own = _OwnTokenizer(tok)
+        ds = load_corpus(tc.corpus, data_dir)
+        train_ids, val_ids, tok_vocab = _split_ids(ds['train'], own), _split_ids(ds['validation'], own), own.vocab_size
+        tok_name = f"the model's own tokenizer ({type(tok).__name__})"
+    else:
+        data = prepare_tokens(tc.corpus, tc.tokenizer, tc.bpe_vocab_size, data_dir, cache_dir)
+        train_ids, val_ids, tok_vocab = np.asarray(data.train), np.asarray(data.validation), data.vocab_size
+        tok_name, tok = f"the {tc.tokenizer!r} tokenizer of train.tokenizer", hf_tokenizer(data.tokenizer)
+    if tok_vocab > vocab:
+        raise ValueError(f"vocabulary mismatch: {tok_name} has {tok_vocab} tokens but {type(model).__name__}'s "
+                         f"embedding holds {vocab}; give a model with vocab_size >= {tok_vocab}")
+    positions = getattr(model.config.get_text_config(), 'max_position_embeddings', None)
+    if positions is not None and positions < tc.seq_len + 1:
+        raise ValueError(f"train.seq_len + 1 = {tc.seq_len + 1} tokens a window, but the model has "
+                         f"max_position_embeddings={positions}; set train.seq_len <= {positions - 1}")
+    train_ids = train_ids[:max(int(len(train_ids) * tc.train_frac), tc.seq_len + 2)]
+    args = TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=tc.batch_size, per_device_eval_batch_size=tc.batch_size,
+        gradient_accumulation_steps=tc.grad_accum, max_steps=tc.max_steps, learning_rate=tc.lr,
+        warmup_steps=tc.warmup_steps, lr_scheduler_type='cosine_with_min_lr', lr_scheduler_kwargs={'min_lr': tc.min_lr},
+        weight_decay=tc.weight_decay, adam_beta1=tc.beta1, adam_beta2=tc.beta2, max_grad_norm=tc.grad_clip,
+        seed=tc.seed, logging_steps=tc.log_interval, eval_strategy='steps', eval_steps=tc.eval_interval,
+        save_strategy='steps', save_steps=tc.ckpt_interval or tc.max_steps, report_to=['tensorboard'] if tensorboard
+        else [], use_cpu=not tc.device.startswith('cuda'), bf16=tc.precision == 'bf16' or
+        (tc.precision == 'auto' and tc.device.startswith('cuda')), disable_tqdm=not progress, dataloader_drop_last=True)
+    trainer = SelfDistilTrainer(model=model, args=args, distil_config=distil_cfg, layerdrop_p=layerdrop_p,
+                                train_dataset=_windows(train_ids, tc.seq_len + 1),
+                                eval_dataset=_windows(val_ids, tc.seq_len + 1, tc.eval_batches * tc.batch_size),
+                                data_collator=_collate_windows, processing_class=tok)
+    print(f"selfdistil_train --hf-model: {type(model).__name__} ({how}), {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
+          f"parameters, {trainer.model.n_layer} blocks; {tok_name}; {len(trainer.train_dataset)} windows of "
+          f"{tc.seq_len + 1} tokens from {tc.corpus}")
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(out / 'final'))
+    return trainer
