@@ -467,7 +467,7 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
             _sync(device)
             if i >= warmup: times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    tps = t.batch_size * t.seq_len * t.grad_accum
+    tps = t.tokens_per_step
     rows = {}
     for name, (ms, fs) in FREEZING_SCHEDULES.items():
         dc = replace(full, use_freeze=bool(ms), freeze_milestones=ms or (1.0,), freeze_fracs=fs or (0.0,))
@@ -489,10 +489,21 @@ def bench_cli(argv: list | None = None):
     p.add_argument('--no-memory', action='store_true')
     p.add_argument('--out', default='results/bench', help="folder for the JSON result")
     p.add_argument('--freezing', action='store_true', help="time and FLOPs of the freezing schedules instead")
+    p.add_argument('--hf', action='store_true', help="SelfDistil-T against GPT-Base on a transformers GPT-2 and on "
+                   "a DecoderLM of its shape (GPT2Config()'s 124M), and the adapter's replay (15_hf; needs transformers)")
     p.add_argument('--fused', action='store_true', help="heads fused into the loss against full logits, at the "
                    "preset and at the 110M shapes, and the loss alone (with --preset wt2-cpu)")
     a = p.parse_args(argv)
     tune_cpu_allocator()                      # as `selfdistil_train` runs
+    if a.hf:
+        from .hf import format_hf_bench, hf_benchmark          # transformers on this path only
+        r = hf_benchmark(repeats=a.repeats, memory=not a.no_memory)
+        print(format_hf_bench(r))
+        path = Path(a.out) / f"hf-bench-{torch.device(a.device).type}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r, indent=1))
+        print(f"wrote {path}")
+        return
     if a.fused:
         r = {'loss': loss_benchmark()}   # first, while this process is small: the 8k × 50k probe needs ~15 GB
         r['preset'] = fused_benchmark(a.preset, (), a.device, a.repeats)

@@ -258,6 +258,11 @@ class TrainConfig:
                f"device={self.device!r}")
         _check(0 < self.train_frac <= 1, f"TrainConfig.train_frac must be in (0, 1], got {self.train_frac!r}")
 
+    @property
+    def tokens_per_step(self) -> int:
+        "Training tokens of one optimizer step in one process (`batch_size · seq_len · grad_accum`; × world under DDP)."
+        return self.batch_size * self.seq_len * self.grad_accum
+
 # %% ../nbs/00_config.ipynb #c020
 CONFIG_SECTIONS = {'model': ModelConfig, 'distil': DistilConfig, 'train': TrainConfig}
 

@@ -172,7 +172,7 @@ def run_one(spec: RunSpec, results_dir='results', data_dir=None, cache_dir=None,
         t0 = time.perf_counter()
         extra = _at_checkpoints(spec, summary, data, kw, scratch) if spec.test and train_cfg.keep_evals else None
     finally: shutil.rmtree(scratch, ignore_errors=True)
-    tokens_per_step = train_cfg.batch_size * train_cfg.seq_len * train_cfg.grad_accum
+    tokens_per_step = train_cfg.tokens_per_step
     record = {
         'experiment': spec.experiment, 'label': spec.label, 'variant': spec.variant, 'seed': spec.seed,
         'preset': spec.preset, 'overrides': list(spec.overrides),
@@ -207,7 +207,7 @@ def flop_matched_steps(preset: str = 'wt2-grid', variant: str = 'selfdistil-t', 
     "Steps of GPT-Base that spend the training FLOPs of `variant`'s run of `preset`."
     m, d, t = preset_configs(preset, variant, list(overrides))
     mb, db, tb = preset_configs(preset, 'gpt-base', list(overrides))
-    tps = t.batch_size * t.seq_len * t.grad_accum
+    tps = t.tokens_per_step
     return round(t.max_steps * run_flops(m, d, t.seq_len, tps, t.max_steps) / run_flops(mb, db, tb.seq_len, tps,
                                                                                         tb.max_steps))
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import copy
 import os
+import statistics
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -21,8 +22,8 @@ from .selfdistil import SelfDistilT
 from .train import drop_frozen_params
 
 # %% auto #0
-__all__ = ['SELFDISTIL_STATE', 'find_decoder_parts', 'HFBlockLM', 'prune_hf', 'SelfDistilCallback', 'SelfDistilTrainer',
-           'load_hf_model', 'hf_train']
+__all__ = ['SELFDISTIL_STATE', 'HF_BENCH_CASES', 'find_decoder_parts', 'HFBlockLM', 'prune_hf', 'SelfDistilCallback',
+           'SelfDistilTrainer', 'load_hf_model', 'hf_train', 'hf_benchmark', 'format_hf_bench']
 
 # %% ../nbs/15_hf.ipynb #h007
 class _Captured(Exception):
@@ -418,3 +419,97 @@ def hf_train(spec: str, distil_cfg: DistilConfig, train_cfg, layerdrop_p: float,
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(str(out / 'final'))
     return trainer
+
+# %% ../nbs/15_hf.ipynb #h051
+HF_BENCH_CASES = ('hf gpt-base', 'hf selfdistil-t', 'decoderlm gpt-base', 'decoderlm selfdistil-t')
+
+def _bench_models(case: str, n_layer: int, d_model: int, n_head: int, vocab: int, seq: int):
+    "The model and one training-step function of `case` (dropout off everywhere: no random draws to compare)."
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from selfdistil_nb.config import ModelConfig, variant_config
+    torch.manual_seed(0)
+    family, variant = case.split(' ')
+    if family == 'hf':
+        hf = GPT2LMHeadModel(GPT2Config(n_layer=n_layer, n_embd=d_model, n_head=n_head, vocab_size=vocab,
+                                        n_positions=max(seq, 64), resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+        if variant == 'gpt-base':                        # what Trainer runs: the model's forward with labels
+            opt = torch.optim.AdamW(hf.parameters(), lr=1e-4, weight_decay=0.1)
+            def step(x):
+                hf(input_ids=x, labels=x).loss.backward()
+                torch.nn.utils.clip_grad_norm_(hf.parameters(), 1.0); opt.step(); opt.zero_grad(set_to_none=True)
+            return hf, step
+        sdt = SelfDistilT(None, DistilConfig(align_ramp=0.0), student=HFBlockLM(hf, layerdrop_p=0.0)).train()
+    else:
+        cfg = ModelConfig(vocab_size=vocab, n_layer=n_layer, n_head=n_head, d_model=d_model, max_seq_len=max(seq, 64),
+                          dropout=0.0, layerdrop_p=0.0, bias=True)
+        sdt = SelfDistilT(cfg, variant_config(variant, DistilConfig(align_ramp=0.0))).train()
+    opt = torch.optim.AdamW([p for _, p in sdt.trainable_parameters()], lr=1e-4, weight_decay=0.1)
+    def step(x):
+        y = torch.cat([x[:, 1:], x.new_full((x.shape[0], 1), -100)], 1)
+        mask = {'attention_mask': torch.ones_like(x)} if family == 'hf' else {}
+        if family != 'hf': y = y.clamp_min(0)            # DecoderLM: no ignored targets (the last one is any token)
+        sdt(x, y, 0, 1000, **mask)['total'].backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in sdt.trainable_parameters()], 1.0)
+        opt.step(); opt.zero_grad(set_to_none=True); sdt.update_teacher(0, 1000)
+    return sdt, step
+
+def _hf_memory_probe(case: str, shape: tuple, batch: int, steps: int = 2):
+    "Print the peak resident memory increase (MB) of `steps` steps of `case` (run in a subprocess)."
+    from selfdistil_nb.benchmarks import _PeakRSS
+    from selfdistil_nb.train import tune_cpu_allocator
+    tune_cpu_allocator()
+    peak = _PeakRSS()
+    _, step = _bench_models(case, *shape)
+    x = torch.randint(0, shape[3], (batch, shape[4]), generator=torch.Generator().manual_seed(0))
+    for _ in range(steps): step(x)
+    print(peak.stop())
+
+def hf_benchmark(n_layer: int = 12, d_model: int = 768, n_head: int = 12, vocab: int = 50257, seq: int = 32,
+                 batch: int = 2, repeats: int = 5, memory: bool = True) -> dict:
+    """Step time (median over interleaved rounds, per-round ratios with their 95 % bootstrap interval) and peak memory
+    of SelfDistil-T against GPT-Base, on a `transformers` GPT-2 (defaults: `GPT2Config()`'s 124M) and on a `DecoderLM`
+    of the same shape; and the adapter's replay against the model's own forward + backward."""
+    import subprocess, sys, time
+    from selfdistil_nb.benchmarks import _median_ci
+    shape = (n_layer, d_model, n_head, vocab, seq)
+    x = torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(0))
+    steps = {c: _bench_models(c, *shape)[1] for c in HF_BENCH_CASES}
+    hf = _bench_models('hf gpt-base', *shape)[0]
+    adapter = HFBlockLM(hf, verify=False)
+    ce = lambda logits: torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), x[:, 1:].flatten())
+    fb = {'hf forward + backward': lambda: ce(hf(input_ids=x, use_cache=False).logits).backward(),
+          'adapter forward + backward': lambda: ce(adapter(x)).backward()}
+    times = {k: [] for k in list(steps) + list(fb)}
+    for r in range(repeats + 1):                        # round 0 warms up
+        for k, f in list(steps.items()) + [(k, f) for k, f in fb.items()]:
+            t0 = time.perf_counter(); f(x) if k in steps else f(); dt = time.perf_counter() - t0
+            hf.zero_grad(set_to_none=True)
+            if r: times[k].append(dt)
+    ratio = lambda a, b: [p / q for p, q in zip(times[a], times[b])]
+    rows = {'hf': ratio('hf selfdistil-t', 'hf gpt-base'), 'decoderlm': ratio('decoderlm selfdistil-t', 'decoderlm gpt-base'),
+            'replay': ratio('adapter forward + backward', 'hf forward + backward')}
+    rows['hf / decoderlm'] = [a / b for a, b in zip(rows['hf'], rows['decoderlm'])]   # round by round
+    out = {'shape': dict(zip(('n_layer', 'd_model', 'n_head', 'vocab', 'seq'), shape)), 'batch': batch,
+           'repeats': repeats, 'median_s': {k: statistics.median(v) for k, v in times.items()}, 'times_s': times,
+           'ratios': {k: {'median': statistics.median(v), 'ci': _median_ci(v)} for k, v in rows.items()},
+           'torch': torch.__version__, 'threads': torch.get_num_threads()}
+    if memory:
+        code = "from selfdistil_nb.hf import _hf_memory_probe; _hf_memory_probe({!r}, {!r}, {})"
+        out['peak_mb'] = {c: float(subprocess.run([sys.executable, '-c', code.format(c, shape, batch)], capture_output=True,
+                                                  text=True, check=True).stdout.split()[-1]) for c in HF_BENCH_CASES}
+    return out
+
+def format_hf_bench(r: dict) -> str:
+    "The benchmark as a markdown table, the targets beside it."
+    q, lines = r['ratios'], ["| ratio | median | 95 % interval | target |", "|---|---|---|---|"]
+    lines.append(f"| step: SelfDistil-T / GPT-Base, HF GPT-2 | {q['hf']['median']:.3f} | {q['hf']['ci'][0]:.3f}–{q['hf']['ci'][1]:.3f} | within 5 % of the DecoderLM ratio |")
+    lines.append(f"| step: SelfDistil-T / GPT-Base, DecoderLM | {q['decoderlm']['median']:.3f} | {q['decoderlm']['ci'][0]:.3f}–{q['decoderlm']['ci'][1]:.3f} | — |")
+    lines.append(f"| the two ratios, HF / DecoderLM | {q['hf / decoderlm']['median']:.3f} | {q['hf / decoderlm']['ci'][0]:.3f}–{q['hf / decoderlm']['ci'][1]:.3f} | ≤ 1.05 |")
+    lines.append(f"| adapter forward + backward / the model's own | {q['replay']['median']:.3f} | {q['replay']['ci'][0]:.3f}–{q['replay']['ci'][1]:.3f} | ≤ 1.03 |")
+    if 'peak_mb' in r:
+        m = r['peak_mb']
+        hf_m, ours_m = m['hf selfdistil-t'] / m['hf gpt-base'], m['decoderlm selfdistil-t'] / m['decoderlm gpt-base']
+        lines.append(f"| peak memory: SelfDistil-T / GPT-Base, HF GPT-2 ({m['hf selfdistil-t']:.0f} / {m['hf gpt-base']:.0f} MB) | {hf_m:.3f} | | within 5 % of the DecoderLM ratio |")
+        lines.append(f"| peak memory: SelfDistil-T / GPT-Base, DecoderLM ({m['decoderlm selfdistil-t']:.0f} / {m['decoderlm gpt-base']:.0f} MB) | {ours_m:.3f} | | — |")
+        lines.append(f"| the two memory ratios, HF / DecoderLM | {hf_m / ours_m:.3f} | | ≤ 1.05 |")
+    return '\n'.join(lines)

@@ -59,7 +59,7 @@ def cumulative_tflops(r: RunRecord) -> list[float]:
     configs = dict(r['configs'], distil={'share_prefix': False,
                                          **r['configs']['distil']})  # runs from before the shared prefix
     m, d, t = configs_from_dict(configs)
-    return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.batch_size * t.seq_len * t.grad_accum, t.max_steps)]
+    return [f / 1e12 for f in cumulative_flops(m, d, t.seq_len, t.tokens_per_step, t.max_steps)]
 
 def run_tflops(r: RunRecord) -> float:
     "Training TFLOPs of a run (its last step's `cumulative_tflops`)."

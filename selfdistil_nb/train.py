@@ -322,7 +322,7 @@ def _header(run: _Run, tc: TrainConfig, data: TokenData, train_tokens, out, star
                else f'an EMA teacher (τ = {sdt.distil_cfg.ema_decay:g})')
     dev = next(sdt.parameters()).device
     where = f"{dev.type}" + (f", {torch.get_num_threads()} threads" if dev.type == 'cpu' else '')
-    per_step = tc.batch_size * tc.seq_len * tc.grad_accum * run.world
+    per_step = tc.tokens_per_step * run.world
     lines = [f"model: {n / 1e6:.2f}M parameters, {sdt.n_layer} blocks, {teacher}; {where}" +
              (f", {run.world} processes" if run.world > 1 else ''),
              f"data: {tc.corpus} ({tc.tokenizer}, vocabulary {data.vocab_size}), {len(train_tokens):,} training "
@@ -375,7 +375,7 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
             raise TrainingDiverged(f"{e}; stopped without saving: {where}") from None
         if int(sdt.frozen) != depth: model = wrap_ddp(sdt, world, device)   # frozen parameters leave DDP's reducer
         train_time += time.perf_counter() - t_step
-        tokens_seen += tc.batch_size * tc.seq_len * tc.grad_accum * world
+        tokens_seen += tc.tokens_per_step * world
         if run.is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
             row = {k: round(v.item(), 6) for k, v in terms.items()}
             last_train = dict(row, tokens_per_s=round(tokens_seen / train_time, 1))
