@@ -390,8 +390,11 @@ def long_grid(results_dir='results', seeds=LONG_SEEDS, preset: str = LONG_PRESET
     specs += [R('baselines' if v in BASELINES else 'ablations', v, v, s, over(v, s))
               for s in range(len(seeds), LONG_MAIN_SEEDS) for v in LONG_FIVE_SEEDS]
     named = lambda s: (not s.experiment.startswith(LONG_FINAL) or s.variant == 'gpt-base' or sd_best is not None)
-    return [s for s in specs if named(s) and (s.variant != 'kd-only'   # a KD-only run once its teacher's weights exist
-                                              or teachers[s.seed % 2].done(results_dir))]
+    waiting = lambda s: s.variant == 'kd-only' and not s.path(results_dir).exists()   # a KD-only run not yet recorded
+    needed = {teachers[s.seed % 2] for s in specs if waiting(s)}       # a teacher only while one waits,
+    keep = lambda s: ((s not in teachers or s in needed)                            # and a waiting run only once its
+                      and (not waiting(s) or teachers[s.seed % 2].done(results_dir)))   # teacher's weights exist
+    return [s for s in specs if named(s) and keep(s)]
 
 def replay_grid(results_dir='results', preset: str = 'wt2-gpt2', seeds=(0,)) -> list[RunSpec]:
     "A short replay at a preset's own hyper-parameters (no sweep): the KD teacher, then Table 1's `BASELINES`."

@@ -155,6 +155,10 @@ class DecoderLM(nn.Module):
                 prefix: list | None = None, train_embedding: bool = False,
                 head: bool = True,           # False: the final normed states instead of logits (a fused loss)
                 attention_mask=None):        # only all ones (no padding): the protocol's argument
+        """Logits `(B, T, V)` of `idx` (or the final normed states, `head=False`), with every block's output when
+        `return_hidden`. Blocks below `frozen_depth` always run, in eval mode and without weight gradients; the others
+        run where `keep` says (a LayerDrop draw while training when `keep` is None); `prefix`, the frozen prefix's
+        outputs computed elsewhere (the teacher shares them), skips those blocks."""
         if attention_mask is not None and not bool(attention_mask.all()):
             raise ValueError("DecoderLM takes no padding: pack the tokens into full rows (attention_mask all ones)")
         B, T = idx.shape
