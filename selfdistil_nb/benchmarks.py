@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from .evaluate import step_flops_per_token
 import torch.nn.functional as F
-from .losses import alignment_loss, fused_lm_kd_loss
+from .losses import alignment_loss, fused_chunk, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
 from .config import FREEZING_SCHEDULES, preset_configs, variant_config
 from .train import compile_blocks, make_optimizer, train_step, tune_cpu_allocator
@@ -298,7 +298,7 @@ def step_memory_model(model_cfg, distil_cfg, tokens: int, fused: bool) -> dict:
     teacher = student if distil_cfg.needs_teacher else 0
     runs = distil_cfg.runs_teacher
     acts = tokens * C * (L * ACTIVATIONS_PER_BLOCK + (L + 1 if runs else 0) + (3 * L if pred else 0))
-    chunk = max(1, (1 << 22) // V)
+    chunk = fused_chunk(V)
     logits = (6 * min(chunk, tokens) * V + V * C + tokens * C) if fused else (3 + runs) * tokens * V
     mb = lambda n: 4 * n / 2 ** 20
     parts = {'weights': mb(student + pred), 'gradients': mb(student + pred), 'AdamW state': mb(2 * (student + pred)),

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'SPLIT_BY', 'CORPORA', 'CORPUS_NAMES', 'TOKENIZER_KINDS', 'CONFIG_SECTIONS',
-           'VARIANTS', 'BASELINES', 'ABLATIONS', 'MAIN_VARIANTS', 'FREEZING_SCHEDULES', 'PRESETS', 'PRESET_TIMES',
-           'ModelConfig', 'DistilConfig', 'CorpusSpec', 'TrainConfig', 'configs_to_dict', 'configs_from_dict',
-           'apply_overrides', 'configs_from_file', 'variant_config', 'freezing_overrides', 'preset_line',
-           'preset_configs']
+__all__ = ['DROPOUT_SITES', 'EMA_SCHEDULES', 'FREEZING_SCHEDULES', 'DEFAULT_FREEZING', 'SPLIT_BY', 'CORPORA', 'CORPUS_NAMES',
+           'TOKENIZER_KINDS', 'CONFIG_SECTIONS', 'VARIANTS', 'BASELINES', 'ABLATIONS', 'MAIN_VARIANTS', 'PRESETS',
+           'PRESET_TIMES', 'ModelConfig', 'DistilConfig', 'CorpusSpec', 'TrainConfig', 'configs_to_dict',
+           'configs_from_dict', 'apply_overrides', 'configs_from_file', 'variant_config', 'freezing_overrides',
+           'preset_line', 'preset_configs']
 
 # %% ../nbs/00_config.ipynb #c005
 def _check(ok: bool, msg: str):
@@ -79,6 +79,9 @@ class ModelConfig:
 
 # %% ../nbs/00_config.ipynb #c012
 EMA_SCHEDULES = ('constant', 'warmup', 'cosine')
+FREEZING_SCHEDULES = {'none': ((), ()), 'early': ((0.1,), (0.25,)), 'staged': ((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)),
+                      'aggressive': ((0.1,), (0.5,)), 'late': ((0.5, 0.7, 0.9), (0.1, 0.2, 0.3))}
+DEFAULT_FREEZING = 'staged'   # (milestones, fractions): the report's schedule, DistilConfig's default
 
 @dataclass
 class DistilConfig:
@@ -101,8 +104,8 @@ class DistilConfig:
     lambda_kd: float = 1.0        # weight of the KD term
     lambda_sd: float = 0.1        # weight of the alignment term
     align_ramp: float = 0.1       # fraction of training over which all layers join the alignment
-    freeze_milestones: tuple = (0.1, 0.2, 0.3)  # fractions of training at which freezing deepens
-    freeze_fracs: tuple = (0.1, 0.2, 0.3)       # fraction of blocks frozen from each milestone on
+    freeze_milestones: tuple = FREEZING_SCHEDULES[DEFAULT_FREEZING][0]  # fractions of training at which freezing deepens
+    freeze_fracs: tuple = FREEZING_SCHEDULES[DEFAULT_FREEZING][1]       # fraction of blocks frozen from each milestone on
 
     def __post_init__(self):
         self.freeze_milestones = tuple(self.freeze_milestones)
@@ -366,7 +369,8 @@ VARIANTS = {
 }
 
 BASELINES = ('gpt-base', 'kd-only', 'ema-only', 'selfdistil-t')            # the report's Table 1 rows
-ABLATIONS = tuple(v for v in VARIANTS if v.startswith('no-'))           # Table 2: SelfDistil-T with one component off
+ABLATIONS = ('no-align', 'no-freeze', 'no-layerdrop', 'no-ema')        # Table 2: SelfDistil-T with one component off
+                                                                       # (declared: a variant's name makes it none)
 MAIN_VARIANTS = BASELINES + ABLATIONS                                  # the main grid of 09_experiments
 
 def variant_config(name: str, base: DistilConfig | None = None) -> DistilConfig:
@@ -375,9 +379,6 @@ def variant_config(name: str, base: DistilConfig | None = None) -> DistilConfig:
     return replace(base or DistilConfig(), **VARIANTS[name])
 
 # %% ../nbs/00_config.ipynb #p002g
-FREEZING_SCHEDULES = {'none': ((), ()), 'early': ((0.1,), (0.25,)), 'staged': ((0.1, 0.2, 0.3), (0.1, 0.2, 0.3)),
-                      'aggressive': ((0.1,), (0.5,)), 'late': ((0.5, 0.7, 0.9), (0.1, 0.2, 0.3))}
-
 def freezing_overrides(name: str) -> tuple:
     "The `--set` overrides of freezing schedule `name` (a key of `FREEZING_SCHEDULES`; not 'none', which is no-freeze)."
     if name not in FREEZING_SCHEDULES or name == 'none':

@@ -15,16 +15,16 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
-from scipy import stats
 from .config import (ABLATIONS, BASELINES, MAIN_VARIANTS, ModelConfig, configs_from_dict,
     configs_to_dict, freezing_overrides, preset_configs)
 from .data import DataError, eval_batches, prepare_tokens
-from .evaluate import (PRUNE_STRATEGIES, blocks_to_keep,
-    cumulative_flops, evaluate, fit_temperature, hidden_stats, prune_k, run_flops)
+from .evaluate import (PRUNE_STRATEGIES,
+    cumulative_flops, evaluate, fit_temperature, hidden_stats, prune_degradation, prune_k, run_flops)
 from .model import DecoderLM
 from .selfdistil import SelfDistilT
 from .checkpoint import WEIGHTS_KEYS, load_checkpoint, save_checkpoint, write_json
 from .records import RunRecord, check_record
+from .stats import difference
 from .train import eval_checkpoint, train
 
 # %% auto #0
@@ -33,8 +33,7 @@ __all__ = ['PRUNE_EVAL_BATCHES', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_
            'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS', 'LONG_SEEDS', 'LONG_FREEZING',
            'LONG_FIVE_SEEDS', 'SCALE', 'SCALE_WIDTHS', 'SCALE_HEAD_DIM', 'SCALE_LR_FACTORS', 'SCALE_SEEDS',
            'SCALE_MAX_SEEDS', 'KNOB_STAGES', 'RunSpec', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid',
-           'difference', 'holm', 'holm_levels', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid',
-           'knob_sweep', 'scale_grid', 'scale_winners']
+           'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'knob_sweep', 'scale_grid', 'scale_winners']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -137,10 +136,8 @@ def _test_metrics(sdt: SelfDistilT, model_cfg, data, kw: dict) -> dict:
     product = _product(sdt)
     L, sub = model_cfg.n_layer, dict(kw, words=None, max_batches=PRUNE_EVAL_BATCHES)
     base_sub = evaluate(product, data['test'], **sub)['ppl']
-    pruning = [{'k': k, 'strategy': s, 'ppl': evaluate(product.prune(blocks_to_keep(L, k, s)), data['test'],
-                                                       **sub)['ppl']}
-               for s in PRUNE_STRATEGIES for k in range(1, L)]
-    for r in pruning: r['degradation_pct'] = 100 * (r['ppl'] / base_sub - 1)
+    pruning = [{f: v for f, v in prune_degradation(product, k, s, data['test'], base={'ppl': base_sub}, **sub).items()
+                if f != 'base_ppl'} for s in PRUNE_STRATEGIES for k in range(1, L)]      # base_ppl: once, below
     x, _ = next(eval_batches(data['validation'], kw['seq_len'], 8))
     return {
         'product': sdt.distil_cfg.product,
@@ -233,42 +230,6 @@ def cpu_grid(seeds=(0, 1, 2), sweep_seeds=(0,), collapse_seeds=(0, 1, 2), preset
                                                                                      'distil.lambda_sd=1.0'), preset))
         specs.append(RunSpec('collapse', 'predictor-lsd1', 'selfdistil-t', seed, ('distil.lambda_sd=1.0',), preset))
     return specs
-
-# %% ../nbs/09_experiments.ipynb #c017t
-def difference(a, b, paired: bool = False, confidence: float = 0.95) -> dict:
-    """Mean of `a` minus mean of `b`, its two-sided `confidence` interval and p-value: paired t by position (seed)
-    with `paired`, else Welch's t."""
-    a, b = [float(x) for x in a], [float(x) for x in b]
-    if paired and len(a) != len(b): raise ValueError(f"a paired difference needs as many runs on each side, got "
-                                                    f"{len(a)} and {len(b)}")
-    if min(len(a), len(b)) < 2: raise ValueError(f"a t interval needs at least two runs a side, got {len(a)} and "
-                                                 f"{len(b)}")
-    r = stats.ttest_rel(a, b) if paired else stats.ttest_ind(a, b, equal_var=False)
-    ci, diff = r.confidence_interval(confidence), sum(a) / len(a) - sum(b) / len(b)
-    low, high, p = float(ci.low), float(ci.high), float(r.pvalue)
-    if math.isnan(p):                  # no spread at all (identical runs): the difference is exact, 0 or not
-        low = high = diff
-        p = 1.0 if abs(diff) <= 1e-12 * max(1.0, *map(abs, a + b)) else 0.0
-    return {'diff': diff, 'low': low, 'high': high, 'p': p, 'df': float(r.df), 'n': (len(a), len(b)),
-            'test': 'paired t' if paired else 'Welch t'}
-
-def holm(pvalues) -> list[float]:
-    "Holm's step-down adjusted p-values, in the order given."
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted, running = [0.0] * len(pvalues), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-def holm_levels(pvalues, alpha: float = 0.05) -> list[float]:
-    """Per test, the level of the Holm step that decides it: α/(m − r) for rank r (by p), frozen at the first step that
-    fails. A two-sided interval at confidence 1 − level excludes 0 exactly when Holm rejects at `alpha`."""
-    m, failed, levels = len(pvalues), None, [0.0] * len(pvalues)
-    for rank, i in enumerate(sorted(range(m), key=lambda i: pvalues[i])):
-        if failed is None and not pvalues[i] * (m - rank) < alpha: failed = rank
-        levels[i] = alpha / (m - (rank if failed is None else failed))
-    return levels
 
 # %% ../nbs/09_experiments.ipynb #c017w
 def evaluation_noise(checkpoints, data_dir=None, cache_dir=None) -> dict:

@@ -10,7 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['lm_loss', 'kd_loss', 'lm_kd_loss', 'fused_lm_kd_loss', 'Predictor', 'layer_map', 'alignment_loss']
+__all__ = ['FUSED_CHUNK_LOGITS', 'lm_loss', 'kd_loss', 'lm_kd_loss', 'fused_chunk', 'fused_lm_kd_loss', 'Predictor', 'layer_map',
+           'alignment_loss']
 
 # %% ../nbs/03_losses.ipynb #c006
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
@@ -161,16 +162,22 @@ class _FusedHeadLoss(torch.autograd.Function):
         return ((grad_h * grad_total).to(ctx.dtypes[0]), (grad_w * grad_total).to(ctx.dtypes[1]),
                 None, None, None, None, None, None, None)
 
+FUSED_CHUNK_LOGITS = 1 << 22   # logits a chunk of the fused loss holds at a time (16 MB in fp32)
+
+def fused_chunk(vocab_size: int) -> int:
+    "Tokens a chunk of `fused_lm_kd_loss` takes by default: `FUSED_CHUNK_LOGITS` logits' worth, at least one."
+    return max(1, FUSED_CHUNK_LOGITS // vocab_size)
+
 def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.Tensor,
                      teacher_h: torch.Tensor | None = None,       # the teacher's final states (None: no KD term)
                      teacher_head_weight: torch.Tensor | None = None,
                      temperature: float = 2.0, kd_weight: float = 1.0,
-                     chunk: int | None = None,                    # tokens per chunk (default: 4M logits a chunk)
+                     chunk: int | None = None,                    # tokens per chunk (default: `fused_chunk(V)`)
                      compiled: bool = False) -> tuple:
     """`(total, lm, kd)`: total = LM cross-entropy + `kd_weight` · T² · KL(p_T ‖ p_S), from the final normed states
     `[..., C]` and head weights `[V, C]`, never materialising the logits; `lm` and `kd` are detached values."""
     V, C = head_weight.shape
-    chunk = chunk or max(1, (1 << 22) // V)
+    chunk = chunk or fused_chunk(V)
     h2, y = h.reshape(-1, C), targets.reshape(-1)
     if teacher_h is None: return _FusedHeadLoss.apply(h2, head_weight, y, None, None, temperature, 0.0, chunk, compiled)
     return _FusedHeadLoss.apply(h2, head_weight, y, teacher_h.detach().reshape(-1, C), teacher_head_weight.detach(),

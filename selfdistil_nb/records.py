@@ -4,12 +4,16 @@
 
 # %% ../nbs/08b_records.ipynb #q002
 from __future__ import annotations
+import json
+from pathlib import Path
 from typing import TypedDict
+import pandas as pd
 from .config import configs_from_dict
 from .evaluate import cumulative_flops
 
 # %% auto #0
-__all__ = ['RECORD_METRICS', 'RunRecord', 'check_record', 'cumulative_tflops', 'run_tflops']
+__all__ = ['RECORD_METRICS', 'RECORD_COLUMNS', 'RunRecord', 'check_record', 'cumulative_tflops', 'run_tflops', 'run_device',
+           'load_records', 'records_frame']
 
 # %% ../nbs/08b_records.ipynb #r002
 class RunRecord(TypedDict, total=False):
@@ -83,3 +87,34 @@ RECORD_METRICS = {                 # the report's per-run columns: name -> how i
     'block_params': lambda r: configs_from_dict(r['configs'])[0].block_params,   # the non-embedding count
     'selected_last': lambda r: (r.get('selected') or {}).get('step') == r['train']['steps'],   # still improving
 }
+
+# %% ../nbs/08b_records.ipynb #r005
+RECORD_COLUMNS = ['experiment', 'label', 'seed', 'device']   # then one column per `RECORD_METRICS` entry
+
+def run_device(record: RunRecord) -> str:
+    "The kind of device a run trained on ('cpu', 'cuda'): from its environment, else its config (older records)."
+    return (record.get('environment') or {}).get('device') or record['configs']['train']['device'].split(':')[0]
+
+def load_records(results_dir='results', experiment: str | None = None,
+                 preset: str | None = 'wt2-grid') -> list[RunRecord]:
+    """Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset),
+    checked; not those under `replaced/` (records a run trained again has replaced)."""
+    root = Path(results_dir) / experiment if experiment else Path(results_dir)
+    paths = [p for p in sorted(root.rglob('*.json'))                # experiments may nest: long-tuned/main/
+             if not {'train', 'bench', 'export', 'checkpoints', 'replaced'} & set(p.relative_to(results_dir).parts[:-1])]
+    recs = [(p, json.loads(p.read_text())) for p in paths]
+    recs = [check_record(r, str(p)) for p, r in recs if 'experiment' in r]
+    return [r for r in recs if 'student' in r                    # tuning runs have no test metrics
+            and (preset is None or r.get('preset') == preset)]
+
+def records_frame(records: list[RunRecord]) -> pd.DataFrame:
+    "One row per run: the columns of `RECORD_METRICS` (ECE and accuracy in %; training TFLOPs from the run's configs)."
+    rows = [{'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'], 'device': run_device(r),
+             **{k: _metric(f, r) for k, f in RECORD_METRICS.items()}} for r in records]
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS + list(RECORD_METRICS))
+
+def _metric(read, record):
+    "A metric of a record, or None where the record predates it (the field it reads is missing)."
+    try: return read(record)
+    except (KeyError, TypeError): return None
+

@@ -4,30 +4,22 @@
 
 # %% ../nbs/10_report.ipynb #c002
 from __future__ import annotations
-import json
 import math
 from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
-import torch
-from .config import ABLATIONS, ModelConfig
-from .experiments import SCALE_WIDTHS, difference, holm, holm_levels, scale_winners
-from .records import (RECORD_METRICS, RunRecord, check_record,
-    cumulative_tflops, run_tflops)
-from .model import DecoderLM
-from .teacher import EMATeacher
+from .records import RECORD_METRICS, RunRecord, cumulative_tflops, run_tflops
+from .stats import difference, holm, holm_family, judge
 
 # %% auto #0
-__all__ = ['RECORD_COLUMNS', 'REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'SCALE_METRICS', 'compute_curve', 'run_device',
-           'load_records', 'records_frame', 'summarize', 'fmt', 'verdict_list', 'judge', 'verdict', 'compare',
-           'judge_all', 'holm_family', 'reported', 'side_by_side', 'regime', 'regime_line', 'claims_table',
-           'claims_side_by_side', 'short_verdict', 'glance_table', 'forest_points', 'plot_forest', 'save_table',
-           'save_figure', 'plot_curves', 'plot_reliability', 'pruning_points', 'plot_pruning', 'plot_compute_curves',
-           'plot_points', 'length_gaps', 'gap_sentence', 'plot_gaps', 'ema_variance', 'teacher_record', 'compute_table',
-           'pruning_differences', 'comparison_table', 'scale_frame', 'scale_table', 'scale_change', 'scale_sentence',
-           'plot_scale']
+__all__ = ['REPORT', 'PROTOCOLS', 'FREEZE_SAVING_CLAIM', 'SCALE_METRICS', 'compute_curve', 'summarize', 'fmt', 'verdict_list',
+           'reported', 'side_by_side', 'regime', 'regime_line', 'claims_table', 'claims_side_by_side', 'short_verdict',
+           'glance_table', 'forest_points', 'plot_forest', 'save_table', 'save_figure', 'plot_curves',
+           'plot_reliability', 'pruning_points', 'plot_pruning', 'plot_compute_curves', 'plot_points', 'length_gaps',
+           'gap_sentence', 'plot_gaps', 'teacher_record', 'compute_table', 'pruning_differences', 'comparison_table',
+           'scale_frame', 'scale_table', 'scale_change', 'scale_sentence', 'plot_scale']
 
 # %% ../nbs/10_report.ipynb #c007
 def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list, list]:
@@ -36,34 +28,6 @@ def compute_curve(record: RunRecord, key: str = 'student_val_ppl') -> tuple[list
     ev = [e for e in record['curves']['eval'] if key in e]
     return [cum[e['step'] - 1] if e['step'] > 0 else 0.0 for e in ev], [e[key] for e in ev]
 
-RECORD_COLUMNS = ['experiment', 'label', 'seed', 'device']   # then one column per `RECORD_METRICS` entry
-
-def run_device(record: RunRecord) -> str:
-    "The kind of device a run trained on ('cpu', 'cuda'): from its environment, else its config (older records)."
-    return (record.get('environment') or {}).get('device') or record['configs']['train']['device'].split(':')[0]
-
-def load_records(results_dir='results', experiment: str | None = None,
-                 preset: str | None = 'wt2-grid') -> list[RunRecord]:
-    """Every tested run record under `results_dir` (optionally of one experiment, and of one protocol's preset),
-    checked; not those under `replaced/` (records a run trained again has replaced)."""
-    root = Path(results_dir) / experiment if experiment else Path(results_dir)
-    paths = [p for p in sorted(root.rglob('*.json'))                # experiments may nest: long-tuned/main/
-             if not {'train', 'bench', 'export', 'checkpoints', 'replaced'} & set(p.relative_to(results_dir).parts[:-1])]
-    recs = [(p, json.loads(p.read_text())) for p in paths]
-    recs = [check_record(r, str(p)) for p, r in recs if 'experiment' in r]
-    return [r for r in recs if 'student' in r                    # tuning runs have no test metrics
-            and (preset is None or r.get('preset') == preset)]
-
-def records_frame(records: list[RunRecord]) -> pd.DataFrame:
-    "One row per run: the columns of `RECORD_METRICS` (ECE and accuracy in %; training TFLOPs from the run's configs)."
-    rows = [{'experiment': r['experiment'], 'label': r['label'], 'seed': r['seed'], 'device': run_device(r),
-             **{k: _metric(f, r) for k, f in RECORD_METRICS.items()}} for r in records]
-    return pd.DataFrame(rows, columns=RECORD_COLUMNS + list(RECORD_METRICS))
-
-def _metric(read, record):
-    "A metric of a record, or None where the record predates it (the field it reads is missing)."
-    try: return read(record)
-    except (KeyError, TypeError): return None
 
 # %% ../nbs/10_report.ipynb #c009
 def summarize(df: pd.DataFrame, labels: list, metrics=('ppl', 'ece', 'prune')) -> pd.DataFrame:
@@ -86,73 +50,6 @@ def fmt(mean: float, std: float, digits: int = 2) -> str:
 def verdict_list(items) -> str:
     "Markdown bullets '**what**: verdict' from `(what, verdict)` pairs (printed by cells marked `output: asis`)."
     return '\n'.join(f"- **{what}**: {v}" for what, v in items)
-
-def judge(c: dict | None, p_adjusted: float | None = None) -> str:
-    """The verdict on a comparison (`compare`, or `difference` with `what` and `lower`): *reproduced* when p (Holm-corrected:
-    `p_adjusted`, or the `p_holm` of `holm_family`) is below 0.05 with the difference on the claimed side, *the opposite*
-    on the other side, *within noise* otherwise. The interval is labelled: at its Holm level, or uncorrected."""
-    if c is None: return 'not run yet'
-    if not c.get('testable', True):
-        return f"not testable ({c.get('why', 'one run on a side')}): {c['what']} {c['diff']:+.2f}"
-    p_adjusted = c.get('p_holm') if p_adjusted is None else p_adjusted
-    p = c['p'] if p_adjusted is None else p_adjusted
-    better = c['diff'] < 0 if c['lower'] else c['diff'] > 0
-    where = f", {c['device']}" if c.get('device') else ''
-    effect = (f"{c['what']} {c['diff']:+.2f}, {_ci_name(c, p_adjusted is not None)} {c['low']:+.2f} to {c['high']:+.2f} "
-              f"({c['test']}, {c['n'][0]} vs {c['n'][1]} runs{where}; p{' (Holm)' if p_adjusted is not None else ''} = "
-              f"{p:.3g})")
-    if not p < 0.05: return f"not reproduced: {effect}, within noise"
-    return f"reproduced: {effect}" if better else f"not reproduced: {effect}, the opposite of the claim"
-
-def _ci_name(c: dict, corrected: bool) -> str:
-    "'95 % CI', '99.2 % CI (Holm level)' or '95 % CI (uncorrected)': what the printed interval is."
-    name = f"{100 * c.get('confidence', 0.95):.3g} % CI"
-    return f"{name} (Holm level)" if c.get('holm') else f"{name} (uncorrected)" if corrected else name
-
-def verdict(base, new, lower_is_better: bool = True, what: str = 'effect', paired: bool = False) -> str:
-    "Verdict on the claim that `new` improves on `base` (values over runs; `paired`: by position, e.g. seed)."
-    base, new = [float(v) for v in base], [float(v) for v in new]
-    if min(len(base), len(new)) < 2:
-        return judge({'testable': False, 'what': what, 'diff': np.mean(new) - np.mean(base)})
-    return judge(dict(difference(new, base, paired), what=what, lower=lower_is_better, n=(len(base), len(new))))
-
-def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True,
-            confidence: float = 0.95) -> dict | None:
-    """The difference `b` − `a` in `metric` with its two-sided `confidence` interval, within one kind of device (the
-    one with the most runs of both sides), paired by seed when both sides ran the same seeds there, else Welch; None
-    when a side has no run."""
-    x, y = (frame[(frame.label == lab) & frame[metric].notna()] for lab in (a, b))
-    if not len(x) or not len(y): return None
-    shared = set(x.device) & set(y.device)
-    if not shared: return {'testable': False, 'why': 'the two sides ran on different kinds of device', 'what': metric,
-                           'diff': y[metric].mean() - x[metric].mean()}
-    dev = max(sorted(shared), key=lambda d: min((x.device == d).sum(), (y.device == d).sum()))
-    x, y = x[x.device == dev].sort_values('seed'), y[y.device == dev].sort_values('seed')
-    info = {'what': metric, 'lower': lower, 'device': dev, 'n': (len(x), len(y)), 'confidence': confidence}
-    if min(len(x), len(y)) < 2: return dict(info, testable=False, diff=y[metric].mean() - x[metric].mean())
-    paired = list(x.seed) == list(y.seed) and x.seed.is_unique
-    return dict(difference(y[metric], x[metric], paired, confidence), **info)
-
-def _holm_by_row(comparisons: list) -> dict:
-    "{row: Holm-corrected p} over the comparisons of one table that can be tested (rows without a test left out)."
-    testable = [i for i, c in enumerate(comparisons) if c is not None and c.get('testable', True)]
-    return dict(zip(testable, holm([comparisons[i]['p'] for i in testable])))
-
-def judge_all(comparisons: list) -> list[str]:
-    "Verdicts of a table's comparisons, their p-values Holm-corrected across the rows that can be tested."
-    adjusted = _holm_by_row(comparisons)
-    return [judge(c, adjusted.get(i)) for i, c in enumerate(comparisons)]
-
-def holm_family(specs: list) -> list:
-    """`compare` each `(frame, a, b, metric[, lower])` of one family (None: a row not tested here): every testable
-    comparison gets its Holm-corrected p (`p_holm`) and its interval at the level of its Holm step (`holm_levels`),
-    so the interval excludes 0 exactly when the corrected p is below 0.05."""
-    comps = [compare(*s) if s is not None else None for s in specs]
-    testable = [i for i, c in enumerate(comps) if c is not None and c.get('testable', True)]
-    ps = [comps[i]['p'] for i in testable]
-    for i, q, level in zip(testable, holm(ps), holm_levels(ps)):
-        comps[i] = dict(compare(*specs[i], confidence=1 - level), p_holm=q, holm=True)
-    return comps
 
 
 # %% ../nbs/10_report.ipynb #c012
@@ -278,7 +175,7 @@ def claims_table(df: pd.DataFrame, protocol: str) -> pd.DataFrame:
     add('T1: SelfDistil-T lowers Prune↓ (%)', t1('selfdistil-t', 'prune'), main, 'gpt-base', 'selfdistil-t', 'prune')
     add('T1: KD-only lowers PPL', t1('kd-only', 'ppl'), main, 'gpt-base', p['kd'], 'ppl')
     add('T1: EMA-only lowers PPL', t1('ema-only', 'ppl'), main, 'gpt-base', 'ema-only', 'ppl')
-    for abl in ABLATIONS:
+    for abl in (row for row in REPORT['table2'] if row != 'selfdistil-t'):   # table 2's rows, as printed
         add(f"T2: removing {abl[3:]} raises PPL", reported('table2', abl, 'selfdistil-t'), main, abl, 'selfdistil-t', 'ppl')
     if protocol == 'long-tuned':                       # the cheap baselines a reviewer names
         add('ECE after temperature scaling: SelfDistil-T lowers it (%)', '—', main, 'gpt-base', 'selfdistil-t', 'ece_ts')
@@ -535,26 +432,6 @@ def plot_gaps(gaps: pd.DataFrame, ax=None, epoch_tokens: float | None = None):
     ax.legend(fontsize=7)
     return fig
 
-# %% ../nbs/10_report.ipynb #ev022
-@torch.no_grad()
-def ema_variance(tau: float, steps: int = 4000, burn_in: int | None = None, sigma: float = 1.0, seed: int = 0) -> dict:
-    "Measured Var[θ_T] / Var[θ_S] of an `EMATeacher` tracking i.i.d.-noisy student parameters, and (1−τ)/(1+τ)."
-    g = torch.Generator().manual_seed(seed)
-    student = DecoderLM(ModelConfig(vocab_size=16, n_layer=1, n_head=1, d_model=8, max_seq_len=4))
-    params = list(student.parameters())
-    means = [torch.randn(p.shape, generator=g) for p in params]
-    teacher = EMATeacher(student, decay=tau)
-    burn_in = burn_in if burn_in is not None else int(10 / (1 - tau))
-    t_vals, s_vals = [], []
-    for step in range(burn_in + steps):
-        for p, m in zip(params, means): p.copy_(m + sigma * torch.randn(p.shape, generator=g))
-        teacher.update(student)
-        if step >= burn_in:
-            t_vals.append(torch.cat([p.flatten() for p in teacher.model.parameters()]).clone())
-            s_vals.append(torch.cat([p.flatten() for p in params]).clone())
-    t_var, s_var = torch.stack(t_vals).var(0).mean().item(), torch.stack(s_vals).var(0).mean().item()
-    return {'tau': tau, 'measured': t_var / s_var, 'predicted': (1 - tau) / (1 + tau)}
-
 # %% ../nbs/10_report.ipynb #lt02
 def teacher_record(r: RunRecord, records: list[RunRecord]) -> RunRecord | None:
     "The record of the run that trained `r`'s fixed teacher (KD-only), by its checkpoint path; None without one."
@@ -696,18 +573,26 @@ def scale_change(frame: pd.DataFrame, metric: str) -> dict | None:
     d = difference(gaps[hi], gaps[lo])
     return dict(d, widths=(lo, hi), gaps={w: float(g.mean()) for w, g in sorted(gaps.items())})
 
-def scale_sentence(frame: pd.DataFrame, metric: str) -> str:
-    "Whether the gap in `metric` changes with size, within the widths measured, in words generated from the runs."
+def scale_sentence(frame: pd.DataFrame, metric: str, table: pd.DataFrame | None = None) -> str:
+    """Whether the gap in `metric` changes with size, within the widths measured, in words generated from the runs
+    (every metric here is better lower); with the `scale_table`, each width's gap carries its verdict in that family."""
     ch, name = scale_change(frame, metric), SCALE_METRICS.get(metric, metric)
     if ch is None: return f"{name}: fewer than two widths measured yet."
     params = frame.groupby('width').block_params.first()
-    at = ', '.join(f"{g:+.2f} at {params[w] / 1e6:.2g}M" for w, g in ch['gaps'].items())
+    word = {'reproduced': 'lower beyond noise', 'not reproduced (the opposite)': 'higher beyond noise',
+            'not reproduced (within noise)': 'within noise'}
+    said = lambda w: (f" ({word.get(table.loc[(w, metric), 'verdict'], table.loc[(w, metric), 'verdict'])})"
+                      if table is not None and (w, metric) in table.index else '')
+    at = ', '.join(f"{g:+.2f}{said(w)} at {params[w] / 1e6:.2g}M" for w, g in ch['gaps'].items())
     lo, hi = ch['widths']
-    moves = 'within noise' if ch['low'] <= 0 <= ch['high'] else ('grows' if ch['diff'] > 0 else 'shrinks')
+    g_lo, g_hi = ch['gaps'][lo], ch['gaps'][hi]
+    if ch['low'] <= 0 <= ch['high']: moves = 'the change is within noise'
+    else: moves = ("the gap moves in SelfDistil-T's favour" if ch['diff'] < 0 else "the gap moves against SelfDistil-T") + (
+        ' and changes sign' if g_lo * g_hi < 0 else '')
     return (f"{name}, SelfDistil-T − GPT-Base: {at} block parameters; from width {lo} to {hi} the gap changes by "
             f"{ch['diff']:+.2f} (95 % CI {ch['low']:+.2f} to {ch['high']:+.2f}, {ch['test']} on the per-seed gaps, "
-            f"uncorrected): {'the change is within noise' if moves == 'within noise' else 'the gap ' + moves}"
-            f", between {params[lo] / 1e6:.2g}M and {params[hi] / 1e6:.2g}M block parameters and no further.")
+            f"uncorrected): {moves}, between {params[lo] / 1e6:.2g}M and {params[hi] / 1e6:.2g}M block parameters "
+            f"and no further.")
 
 def plot_scale(table: pd.DataFrame, metrics=tuple(SCALE_METRICS)):
     "Each metric's gap (SelfDistil-T − GPT-Base) with its interval at its Holm level against block parameters (log)."
@@ -719,6 +604,9 @@ def plot_scale(table: pd.DataFrame, metrics=tuple(SCALE_METRICS)):
                     fmt='o-', capsize=3)
         ax.axhline(0, color='grey', lw=1, ls='--')
         ax.set_xscale('log')
+        ax.set_xticks(t['block params'], [f"{p / 1e6:.2g}M" for p in t['block params']])   # the widths measured
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlim(t['block params'].min() / 1.6, t['block params'].max() * 1.6)
         ax.set_xlabel('block parameters')
         ax.set_title(SCALE_METRICS.get(m, m), fontsize=9)
     np.atleast_1d(axs)[0].set_ylabel('SelfDistil-T − GPT-Base')

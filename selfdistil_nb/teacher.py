@@ -7,10 +7,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from .config import ModelConfig
 from .model import DecoderLM
 
 # %% auto #0
-__all__ = ['EMATeacher']
+__all__ = ['EMATeacher', 'ema_variance']
 
 # %% ../nbs/02_teacher.ipynb #c005
 class EMATeacher(nn.Module):
@@ -51,3 +52,23 @@ class EMATeacher(nn.Module):
             self.averaged.multi_avg_fn = get_ema_multi_avg_fn(decay)
         self.averaged.update_parameters(student)
         return self
+
+# %% ../nbs/02_teacher.ipynb #ev022
+@torch.no_grad()
+def ema_variance(tau: float, steps: int = 4000, burn_in: int | None = None, sigma: float = 1.0, seed: int = 0) -> dict:
+    "Measured Var[θ_T] / Var[θ_S] of an `EMATeacher` tracking i.i.d.-noisy student parameters, and (1−τ)/(1+τ)."
+    g = torch.Generator().manual_seed(seed)
+    student = DecoderLM(ModelConfig(vocab_size=16, n_layer=1, n_head=1, d_model=8, max_seq_len=4))
+    params = list(student.parameters())
+    means = [torch.randn(p.shape, generator=g) for p in params]
+    teacher = EMATeacher(student, decay=tau)
+    burn_in = burn_in if burn_in is not None else int(10 / (1 - tau))
+    t_vals, s_vals = [], []
+    for step in range(burn_in + steps):
+        for p, m in zip(params, means): p.copy_(m + sigma * torch.randn(p.shape, generator=g))
+        teacher.update(student)
+        if step >= burn_in:
+            t_vals.append(torch.cat([p.flatten() for p in teacher.model.parameters()]).clone())
+            s_vals.append(torch.cat([p.flatten() for p in params]).clone())
+    t_var, s_var = torch.stack(t_vals).var(0).mean().item(), torch.stack(s_vals).var(0).mean().item()
+    return {'tau': tau, 'measured': t_var / s_var, 'predicted': (1 - tau) / (1 + tau)}
