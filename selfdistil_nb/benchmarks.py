@@ -5,6 +5,7 @@
 # %% ../nbs/11_benchmarks.ipynb #c002
 from __future__ import annotations
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -25,8 +26,9 @@ from .train import compile_blocks, make_optimizer, train_step, tune_cpu_allocato
 
 # %% auto #0
 __all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB', 'matmul_peak',
-           'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model', 'fused_benchmark',
-           'loss_benchmark', 'fused_targets', 'fused_model_ratios', 'format_fused', 'freezing_benchmark', 'bench_cli']
+           'time_steps', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model',
+           'fused_benchmark', 'loss_benchmark', 'fused_targets', 'fused_model_ratios', 'format_fused',
+           'freezing_benchmark', 'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -94,25 +96,36 @@ def _time_parts(sdt_ref, x, n_layer: int, device) -> tuple:
     _sync(device)
     return t1 - t0, t2 - t1, time.perf_counter() - t2
 
-def _time_rounds(cases: dict, batch, device, repeats: int, warmup: int, autocast, dtype, n_layer: int) -> tuple:
-    """`(times, parts, peaks)`: each case's step seconds, each part's seconds and the matmul peak, one entry per
-    timed round; the cases run in a new random order each round, so that no case always follows one."""
-    times, parts, peaks = {name: [] for name in cases}, {k: [] for k in _PARTS}, []
-    sdt_ref, order = cases['selfdistil-t (no LayerDrop)']['sdt'], random.Random(0)
+def time_steps(cases: dict, batch, device, repeats: int, warmup: int, order: random.Random | None = None,
+               autocast=None, after_round=None) -> dict:
+    """Each case's training-step seconds, one entry per timed round: every round runs every case once (`_step`) on a
+    new `batch()`, in a new random order drawn from `order` (None: the cases' own order), after `warmup` untimed
+    rounds; `after_round(timed)` runs at the end of each round. The one timing loop of this module."""
+    times = {name: [] for name in cases}
     for i in range(warmup + repeats):
-        for name in order.sample(list(cases), len(cases)):
+        for name in (order.sample(list(cases), len(cases)) if order is not None else list(cases)):
             xy = batch()
-            with autocast:
+            with autocast or contextlib.nullcontext():
                 _sync(device)
                 t0 = time.perf_counter()
                 _step(cases[name], xy[:, :-1], xy[:, 1:])
                 _sync(device)
             if i >= warmup: times[name].append(time.perf_counter() - t0)
+        if after_round is not None: after_round(i >= warmup)
+    return times
+
+def _time_rounds(cases: dict, batch, device, repeats: int, warmup: int, autocast, dtype, n_layer: int) -> tuple:
+    """`(times, parts, peaks)`: each case's step seconds, each part's seconds and the matmul peak, one entry per
+    timed round; the cases run in a new random order each round, so that no case always follows one."""
+    parts, peaks = {k: [] for k in _PARTS}, []
+    sdt_ref = cases['selfdistil-t (no LayerDrop)']['sdt']
+    def after(timed: bool):
         with autocast: part_s = _time_parts(sdt_ref, batch()[:, :-1], n_layer, device)
         peak_i = matmul_peak(device, dtype, repeats=1)     # the matmul peak of each round, for its MFU
-        if i >= warmup:
+        if timed:
             peaks.append(peak_i)
             for k, s in zip(_PARTS, part_s): parts[k].append(s)
+    times = time_steps(cases, batch, device, repeats, warmup, random.Random(0), autocast, after)
     return times, parts, peaks
 
 def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10, warmup: int = 2,
@@ -315,16 +328,9 @@ def fused_benchmark(preset: str = 'wt2-cpu', overrides: tuple = (), device='cpu'
     m, d, t = preset_configs(preset, overrides=list(overrides))
     cases = {_case_name(n, f): c for f in (True, False) for n, c in _cases(preset, device, FUSED_CASES, overrides,
                                                                              f).items()}
-    g, order = torch.Generator().manual_seed(0), random.Random(0)
-    times = {k: [] for k in cases}
-    for i in range(warmup + repeats):
-        for k in order.sample(list(cases), len(cases)):
-            xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
-            _sync(device)
-            t0 = time.perf_counter()
-            _step(cases[k], xy[:, :-1], xy[:, 1:])
-            _sync(device)
-            if i >= warmup: times[k].append(time.perf_counter() - t0)
+    g = torch.Generator().manual_seed(0)
+    batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+    times = time_steps(cases, batch, device, repeats, warmup, random.Random(0))
     per_round = {n: [a / b for a, b in zip(times[_case_name(n, True)], times[_case_name(n, False)])]
                  for n in FUSED_CASES}
     r = {'preset': preset, 'overrides': list(overrides), 'device': str(device), 'torch': torch.__version__,
@@ -457,15 +463,8 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
     base = SelfDistilT(m, variant_config('gpt-base', d)).to(device).train()
     cases['gpt-base'] = {'sdt': base, 'opt': make_optimizer(base, replace(t, device=str(device)))}
     g = torch.Generator().manual_seed(0)
-    times = {k: [] for k in cases}
-    for i in range(warmup + repeats):
-        for k, case in cases.items():
-            xy = torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
-            _sync(device)
-            t0 = time.perf_counter()
-            _step(case, xy[:, :-1], xy[:, 1:])
-            _sync(device)
-            if i >= warmup: times[k].append(time.perf_counter() - t0)
+    batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+    times = time_steps(cases, batch, device, repeats, warmup)
     med = {k: statistics.median(v) for k, v in times.items()}
     tps = t.tokens_per_step
     rows = {}

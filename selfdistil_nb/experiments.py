@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
@@ -32,8 +33,9 @@ __all__ = ['PRUNE_EVAL_BATCHES', 'CALIBRATION_LOGITS', 'LONG_PRESET', 'LONG_GPT_
            'LONG_DROPOUTS', 'LONG_WEIGHT_DECAYS', 'LONG_LENGTH_FRACS', 'TEACHER_SEED', 'LONG_FINAL', 'LONG_MAIN_SEEDS',
            'LONG_MAX_SEEDS', 'LONG_TARGET_HALF_WIDTH', 'LONG_TEACHER_SEEDS', 'LONG_SEEDS', 'LONG_FREEZING',
            'LONG_FIVE_SEEDS', 'SCALE', 'SCALE_WIDTHS', 'SCALE_HEAD_DIM', 'SCALE_LR_FACTORS', 'SCALE_SEEDS',
-           'SCALE_MAX_SEEDS', 'KNOB_STAGES', 'RunSpec', 'smoothed_min', 'run_one', 'flop_matched_steps', 'cpu_grid',
-           'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'knob_sweep', 'scale_grid', 'scale_winners']
+           'SCALE_MAX_SEEDS', 'KNOB_STAGES', 'GRIDS', 'RunSpec', 'smoothed_min', 'run_one', 'flop_matched_steps',
+           'cpu_grid', 'evaluation_noise', 'long_sweep', 'long_grid', 'replay_grid', 'knob_sweep', 'scale_grid',
+           'scale_winners', 'Protocol', 'protocol_runs']
 
 # %% ../nbs/09_experiments.ipynb #c005
 @dataclass(frozen=True)
@@ -423,3 +425,27 @@ def scale_winners(results_dir='results', width: int = 32, preset: str = LONG_PRE
     _, gpt_best, sd_best = long_sweep(results_dir, preset)
     _, best = _width_runs(results_dir, width, {'gpt-base': gpt_best, 'selfdistil-t': sd_best}, preset)
     return {side: b.label if b else None for side, b in best.items()}
+
+# %% ../nbs/09_experiments.ipynb #c023b
+@dataclass(frozen=True)
+class Protocol:
+    "A grid of `selfdistil_experiments --protocol`: how it names its runs and its default preset."
+    runs: Callable                  # (results_dir, seeds, preset) -> the runs that can be named now
+    preset: str
+    what: str
+
+GRIDS = {
+    'wt2-grid': Protocol(lambda rd, seeds, preset: cpu_grid(seeds, preset=preset), 'wt2-grid',
+                         "the first CPU protocol: WikiText-2, 0.4 of an epoch, its tables seed by seed"),
+    'long': Protocol(lambda rd, seeds, preset: long_grid(rd, seeds, preset), LONG_PRESET,
+                     "the declared sweep, then the final grid (long-sweep/, long-tuned/)"),
+    'scale': Protocol(lambda rd, seeds, preset: scale_grid(rd, preset), LONG_PRESET,
+                      "widths 32 and 128, SelfDistil-T's knobs, the five-seed rows (long-scale/)"),
+    'replay': Protocol(lambda rd, seeds, preset: replay_grid(rd, preset, tuple(seeds)[:1]), 'wt2-gpt2',
+                       "a short replay at the report's own values, no sweep"),
+}
+
+def protocol_runs(name: str, results_dir='results', seeds=(0, 1, 2), preset: str | None = None) -> list[RunSpec]:
+    "The runs protocol `name` (a key of `GRIDS`) names now, at its default preset unless `preset` is given."
+    if name not in GRIDS: raise ValueError(f"unknown protocol {name!r}: use one of {list(GRIDS)}")
+    return GRIDS[name].runs(results_dir, tuple(seeds), preset or GRIDS[name].preset)

@@ -88,13 +88,13 @@ def side_by_side(ours: pd.DataFrame, report: dict, metrics=('ppl', 'ece', 'prune
     return pd.DataFrame(rows).set_index('row')
 
 # %% ../nbs/10_report.ipynb #c013b
-PROTOCOLS = {
-    'wt2-grid': {'preset': 'wt2-grid', 'main': 'main', 'flop': 'flop-matched', 'freezing': 'freezing', 'kd': 'kd-only',
+PROTOCOLS = {   # the results sets the report reads; 'grid': the `selfdistil_experiments --protocol` that made them
+    'wt2-grid': {'grid': 'wt2-grid', 'preset': 'wt2-grid', 'main': 'main', 'flop': 'flop-matched', 'freezing': 'freezing', 'kd': 'kd-only',
                  'kd_name': 'self-consistency (τ = 0; not the report\'s KD-only)'},
-    'long-char': {'preset': 'long-char', 'main': 'long-main', 'flop': 'long-flop-matched', 'freezing': 'long-freezing',
+    'long-char': {'grid': 'long', 'preset': 'long-char', 'main': 'long-main', 'flop': 'long-flop-matched', 'freezing': 'long-freezing',
                   'kd': 'kd-only', 'kd_name': 'KD-only (separately trained GPT-Base teacher)', 'align': 'long-align',
                   'length': 'long-length', 'sweep': 'long-sweep'},
-    'long-tuned': {'preset': 'long-char', 'main': 'long-tuned/main', 'flop': None, 'freezing': 'long-tuned/freezing',
+    'long-tuned': {'grid': 'long', 'preset': 'long-char', 'main': 'long-tuned/main', 'flop': None, 'freezing': 'long-tuned/freezing',
                    'kd': 'kd-only', 'kd_name': 'KD-only (two separately trained teachers)',
                    'more': ('long-tuned/baselines', 'long-tuned/ablations'), 'length': 'long-tuned/length',
                    'sweep': 'long-sweep', 'equal_compute': ('long-tuned/main', 'long-tuned/budget'),

@@ -9,7 +9,7 @@ import json
 import os
 import time
 from dataclasses import replace
-from .experiments import LONG_PRESET, RunSpec, cpu_grid, long_grid, replay_grid, run_one, scale_grid
+from .experiments import GRIDS, RunSpec, protocol_runs, run_one
 
 # %% auto #0
 __all__ = ['run_grid', 'experiments_cli']
@@ -68,8 +68,8 @@ def experiments_cli(argv: list | None = None):
     p.add_argument('--results', default='results', help="results folder")
     p.add_argument('--data-dir')
     p.add_argument('--cache-dir')
-    p.add_argument('--protocol', default='wt2-grid', choices=['wt2-grid', 'long', 'scale', 'replay'],
-                   help="which grid")
+    p.add_argument('--protocol', default='wt2-grid', choices=list(GRIDS),
+                   help="which grid: " + '; '.join(f"{k}: {g.what}" for k, g in GRIDS.items()))
     p.add_argument('--only', help="comma-separated experiments to run (default: all)")
     p.add_argument('--match', help="run only the runs whose experiment/file name contains this text")
     p.add_argument('--seeds', default='0,1,2', help="seeds of the main tables")
@@ -79,10 +79,7 @@ def experiments_cli(argv: list | None = None):
     p.add_argument('--dry-run', action='store_true', help="list the runs known now and whether they are done")
     a = p.parse_args(argv)
     seeds = tuple(int(s) for s in a.seeds.split(','))
-    if a.protocol == 'long': grid = lambda rd: long_grid(rd, seeds, a.preset or LONG_PRESET)
-    elif a.protocol == 'scale': grid = lambda rd: scale_grid(rd, a.preset or LONG_PRESET)
-    elif a.protocol == 'replay': grid = lambda rd: replay_grid(rd, a.preset or 'wt2-gpt2', seeds[:1])
-    else: grid = lambda rd: cpu_grid(seeds, preset=a.preset or 'wt2-grid')
+    grid = lambda rd: protocol_runs(a.protocol, rd, seeds, a.preset)
     specs = lambda rd: [replace(s, overrides=s.overrides + tuple(a.overrides)) for s in grid(rd)]
     keep = lambda s: ((not a.only or s.experiment in a.only.split(','))
                       and (not a.match or a.match in f"{s.experiment}/{s.filename}"))
