@@ -138,7 +138,8 @@ class TrainSummary:
 
 @dataclass
 class _Run:
-    "What `train`'s helpers share: the module, optimizer, schedule, random generators, paths and the best evaluation."
+    """What `train`'s steps share: the module, optimizer, schedule, random generators, paths and the best evaluation,
+    and what travels with them through the loop (rank, settings, tokens, forward arguments, the log)."""
     sdt: SelfDistilT
     opt: torch.optim.Optimizer
     sched: object
@@ -153,6 +154,12 @@ class _Run:
     keep_best: bool = False
     evals_dir: Path | None = None   # with TrainConfig.keep_evals: where every evaluation's weights go
     data_source: dict | None = None  # the data folder and token-cache key, so that a resume finds the same data
+    rank: int = 0                   # this process (rank 0 evaluates, logs and writes)
+    tc: TrainConfig | None = None   # the run's training settings
+    data: TokenData | None = None   # its tokens: validation is read from here
+    train_tokens: torch.Tensor | None = None   # the part of the training split it trains on
+    eval_kw: dict | None = None     # seq_len, batch_size, device and autocast of every forward
+    log: object = None              # the metrics log (`MetricsLog`; rank 0 writes it)
 
 def _save_run(run: _Run, step: int) -> Path | None:
     "The resumable checkpoint at `step` (every rank calls it: random states are gathered; rank 0 writes)."
@@ -184,16 +191,17 @@ def _check_same_data(data: TokenData, saved: dict, resume):
                               f"{data.key!r}: the corpus files or the tokenizer changed since, so the run cannot "
                               "continue exactly. Restore the original files, or start a new run")
 
-def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt, log, **eval_kw) -> dict:
+def _validate(run: _Run, step: int, max_batches: int, last_ckpt) -> dict:
     "Validation loss and perplexity of student and teacher at `step` (rank 0), logged; keeps the best checkpoint."
     row = {'step': step, 'kind': 'eval', 'frozen': int(run.sdt.frozen)}
     for name, m in [('student', run.sdt.student)] + ([('teacher', run.sdt.teacher.model)] if run.sdt.teacher else []):
-        r = evaluate(m, data['validation'], max_batches=max_batches, words=data.words.get('validation'), **eval_kw)
+        r = evaluate(m, run.data['validation'], max_batches=max_batches, words=run.data.words.get('validation'),
+                     **run.eval_kw)
         row.update({f'{name}_val_{k}': r[k] for k in ('loss', 'ppl', 'ppl_word') if k in r})
         if not math.isfinite(r['loss']):
             raise TrainingDiverged(f"non-finite {name} validation loss at step {step}; "
                                    f"the last good checkpoint is {last_ckpt}")
-    log(**row)
+    run.log(**row)
     if run.evals_dir:
         save_checkpoint(eval_checkpoint(run.evals_dir, step), {'format': CHECKPOINT_FORMAT, 'step': step,
                                                                'configs': run.configs, 'model': run.sdt.state_dict()})
@@ -205,7 +213,7 @@ def _validate(run: _Run, data: TokenData, step: int, max_batches: int, last_ckpt
                                             'val_loss': row['student_val_loss']})
     return row
 
-# %% ../nbs/08_train.ipynb #c020
+# %% ../nbs/08_train.ipynb #c020a
 def _check_resume(resume, configs: dict, world: int) -> dict:
     "The checkpoint to resume from, refused before any data is prepared if it is another run's."
     ckpt = load_checkpoint(resume)
@@ -232,9 +240,12 @@ def _load_data(model_cfg, tc, data, data_dir, cache_dir, ckpt, resume) -> tuple:
     train_tokens = data['train'][:max(tc.seq_len + 1, int(len(data['train']) * tc.train_frac))]
     return data, train_tokens, source
 
+# %% ../nbs/08_train.ipynb #c020b
 def _build_run(model_cfg, distil_cfg, tc, rank: int, world: int, device, out, configs: dict,
-               source: dict) -> _Run:
-    "The model, optimizer, schedule and random generators of a fresh run, identical on every rank."
+               loaded: tuple) -> _Run:
+    """The model, optimizer, schedule and random generators of a fresh run, identical on every rank, with the
+    `(data, train_tokens, source)` that `_load_data` gave."""
+    data, train_tokens, source = loaded
     torch.manual_seed(tc.seed)                     # the same initial weights on every rank
     sdt = SelfDistilT(model_cfg, distil_cfg).to(device)
     layerdrop_gen = torch.Generator().manual_seed(tc.seed + 1)
@@ -249,7 +260,9 @@ def _build_run(model_cfg, distil_cfg, tc, rank: int, world: int, device, out, co
                 ckpt_path=ckpts / 'last.pt' if ckpts else None,
                 best_path=ckpts / 'best.pt' if ckpts and tc.keep_best else None,
                 best={'step': None, 'student_val_loss': math.inf}, keep_best=tc.keep_best,
-                evals_dir=ckpts if ckpts and tc.keep_evals else None, data_source=source)
+                evals_dir=ckpts if ckpts and tc.keep_evals else None, data_source=source, rank=rank, tc=tc, data=data,
+                train_tokens=train_tokens, eval_kw=dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device,
+                                                        autocast=_autocast(tc, device)))
 
 def _load_part(module: nn.Module, state: dict, tied_keys=('tok_emb.weight', 'head.weight')):
     "Load `state` into `module`, untying its embedding first where the saved embedding and head differ."
@@ -279,19 +292,20 @@ def init_weights(sdt: SelfDistilT, path) -> list[str]:
     return ['student'] + (['teacher'] if ema and 'teacher' in parts else []) + \
            (['predictors'] if sdt.predictors is not None and 'predictors' in parts else [])
 
-def _restore(run: _Run, ckpt: dict, rank: int, total_steps: int) -> int:
+def _restore(run: _Run, ckpt: dict | None) -> int:
     "The step to start from: a checkpoint's state loaded into `run`, or step 0's freezing applied."
     if ckpt is None:
-        if run.sdt.freeze_for_step(0, total_steps): drop_frozen_params(run.opt)
+        if run.sdt.freeze_for_step(0, run.tc.max_steps): drop_frozen_params(run.opt)
         return 0
     run.sdt.load_state_dict(ckpt['model'])          # re-applies the frozen depth first
     drop_frozen_params(run.opt)
     run.opt.load_state_dict(ckpt['optimizer'])
     run.sched.load_state_dict(ckpt['scheduler'])
-    set_rng_state(ckpt['rng'][rank], run.gen, run.layerdrop_gen)
+    set_rng_state(ckpt['rng'][run.rank], run.gen, run.layerdrop_gen)
     run.best = ckpt.get('best', run.best)
     return ckpt['step']
 
+# %% ../nbs/08_train.ipynb #c020c
 def _write_run_files(out: Path, configs: dict, data: TokenData):
     "config.json and the tokenizer (for `selfdistil_export` and sampling later)."
     out.mkdir(parents=True, exist_ok=True)
@@ -314,9 +328,9 @@ def _sample(sdt: SelfDistilT, data: TokenData, prompt: str, tokens: int, top_k: 
                    generator=torch.Generator(device=device).manual_seed(seed))
     return data.tokenizer.decode(out[0].tolist())
 
-def _header(run: _Run, tc: TrainConfig, data: TokenData, train_tokens, out, start: int, init_from) -> str:
+def _header(run: _Run, out, start: int, init_from) -> str:
     "What a run is about to do, before its first step: model, device, data and where it writes."
-    sdt = run.sdt
+    sdt, tc, data, train_tokens = run.sdt, run.tc, run.data, run.train_tokens
     n = sum(p.numel() for p in sdt.student.parameters())
     teacher = ('no teacher' if sdt.teacher is None else 'a fixed KD teacher' if sdt.distil_cfg.fixed_teacher
                else f'an EMA teacher (τ = {sdt.distil_cfg.ema_decay:g})')
@@ -342,11 +356,12 @@ def _eval_line(row: dict, last_train: dict | None, lr: float) -> str:
     if last_train and last_train.get('tokens_per_s'): parts.append(f"{last_train['tokens_per_s']:,.0f} tokens/s")
     return ' | '.join(parts)
 
-def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, eval_kw: dict, rank: int,
-                 stop_at, progress: bool, resumed: bool, verbose: bool = False) -> tuple:
+# %% ../nbs/08_train.ipynb #c020d
+def _train_steps(run: _Run, start: int, last_ckpt, stop_at, progress: bool, resumed: bool,
+                 verbose: bool = False) -> tuple:
     """Steps `start` … `max_steps − 1`: validation and checkpoints on schedule, one `train_step` each, logged.
     Returns `(stopped_at, last checkpoint, seconds in steps, tokens seen)`; `stopped_at` is None at the end."""
-    sdt, world, device = run.sdt, run.world, eval_kw['device']
+    sdt, world, tc, rank, device = run.sdt, run.world, run.tc, run.rank, run.eval_kw['device']
     model = wrap_ddp(sdt, world, device)
     sdt.train()
     train_time, tokens_seen = 0.0, 0
@@ -355,7 +370,7 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
     last_train, last_val = None, math.nan
     for step in bar:
         if run.is_main and step % tc.eval_interval == 0:   # again after a resume: its row was dropped
-            row = _validate(run, data, step, tc.eval_batches, last_ckpt, log, **eval_kw)
+            row = _validate(run, step, tc.eval_batches, last_ckpt)
             if verbose: tqdm.write(_eval_line(row, last_train, run.opt.param_groups[0]['lr']), file=sys.stdout)
             last_val = row['student_val_loss']
         if tc.ckpt_interval and step % tc.ckpt_interval == 0 and step > 0 and not (resumed and step == start):
@@ -365,11 +380,11 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
             return step, _save_run(run, step), train_time, tokens_seen
         t_step = time.perf_counter()
         lo, hi = rank * tc.batch_size, (rank + 1) * tc.batch_size
-        batches = [tuple(t[lo:hi] for t in get_batch(train_tokens, tc.batch_size * world, tc.seq_len, run.gen, device))
+        batches = [tuple(t[lo:hi] for t in get_batch(run.train_tokens, tc.batch_size * world, tc.seq_len, run.gen, device))
                    for _ in range(tc.grad_accum)]
         lr, depth = run.opt.param_groups[0]['lr'], int(sdt.frozen)
         try: terms = train_step(sdt, run.opt, run.sched, batches, step, tc.max_steps, tc.grad_clip, model,
-                                eval_kw['autocast'])
+                                run.eval_kw['autocast'])
         except TrainingDiverged as e:
             where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
             raise TrainingDiverged(f"{e}; stopped without saving: {where}") from None
@@ -379,11 +394,12 @@ def _train_steps(run: _Run, data, train_tokens, tc, start: int, last_ckpt, log, 
         if run.is_main and (step % tc.log_interval == 0 or step == tc.max_steps - 1):
             row = {k: round(v.item(), 6) for k, v in terms.items()}
             last_train = dict(row, tokens_per_s=round(tokens_seen / train_time, 1))
-            log(step=step, kind='train', lr=lr, frozen=depth, tokens_per_s=last_train['tokens_per_s'], **row)
+            run.log(step=step, kind='train', lr=lr, frozen=depth, tokens_per_s=last_train['tokens_per_s'], **row)
             bar.set_postfix(loss=f"{row['lm']:.3f}", val=f"{last_val:.3f}", frozen=depth)
     bar.close()
     return None, last_ckpt, train_time, tokens_seen
 
+# %% ../nbs/08_train.ipynb #c020e
 def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConfig,
           out_dir=None,                # where metrics.jsonl, config.json, summary.json and checkpoints/ go
           data: TokenData | None = None,  # tokens to use instead of `prepare_tokens(train_cfg.corpus, ...)`
@@ -410,27 +426,25 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
     if out and is_main: check_out_path(out)
     if out and is_main and not resume: claim_out_dir(out, overwrite)
     ckpt = _check_resume(resume, configs, world) if resume else None
-    data, train_tokens, source = _load_data(model_cfg, tc, data, data_dir, cache_dir, ckpt, resume)
-    run = _build_run(model_cfg, distil_cfg, tc, rank, world, device, out, configs, source)
+    run = _build_run(model_cfg, distil_cfg, tc, rank, world, device, out, configs,
+                     _load_data(model_cfg, tc, data, data_dir, cache_dir, ckpt, resume))
     if init_from: init_weights(run.sdt, init_from)
-    start = _restore(run, ckpt, rank, tc.max_steps)
-    if out and is_main: _write_run_files(out, configs, data)
-    log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None,
-                     tensorboard_dir if is_main else None)
-    eval_kw = dict(seq_len=tc.seq_len, batch_size=tc.batch_size, device=device, autocast=_autocast(tc, device))
+    start = _restore(run, ckpt)
+    if out and is_main: _write_run_files(out, configs, run.data)
+    run.log = MetricsLog(out / 'metrics.jsonl' if out and is_main else None, start if resume else None,
+                         tensorboard_dir if is_main else None)
     if tc.compile: compile_blocks(run.sdt)
-    if verbose and is_main: print(_header(run, tc, data, train_tokens, out, start, init_from), flush=True)
+    if verbose and is_main: print(_header(run, out, start, init_from), flush=True)
     t0 = time.perf_counter()
-    stopped_at, last_ckpt, train_s, tokens = _train_steps(run, data, train_tokens, tc, start, Path(resume) if resume
-                                                          else None, log, eval_kw, rank, stop_at, progress,
-                                                          bool(resume), verbose)
-    done = dict(steps=tc.max_steps, history=log.rows, configs=configs, world_size=world)
+    stopped_at, last_ckpt, train_s, tokens = _train_steps(run, start, Path(resume) if resume else None, stop_at,
+                                                          progress, bool(resume), verbose)
+    done = dict(steps=tc.max_steps, history=run.log.rows, configs=configs, world_size=world)
     if stopped_at is not None:
         return TrainSummary(**done, stopped_at=stopped_at, checkpoint=str(last_ckpt) if last_ckpt else None) \
             if is_main else None
-    final = _validate(run, data, tc.max_steps, 0, last_ckpt, log, **eval_kw) if is_main else None   # the whole split
+    final = _validate(run, tc.max_steps, 0, last_ckpt) if is_main else None   # the whole split
     if verbose and is_main:
-        trains = [r for r in log.rows if r['kind'] == 'train']
+        trains = [r for r in run.log.rows if r['kind'] == 'train']
         print(_eval_line(final, trains[-1] if trains else None, run.opt.param_groups[0]['lr']) + ' (whole split)')
     last_ckpt = _save_run(run, tc.max_steps)
     sdt = run.sdt
@@ -442,6 +456,6 @@ def train(model_cfg: ModelConfig, distil_cfg: DistilConfig, train_cfg: TrainConf
                      environment=run_environment(device), teacher_checksum_per_rank=teacher_sums,
                      best=dict(run.best, checkpoint=str(run.best_path) if run.best_path else None) if tc.keep_best
                      else None, init_from=str(init_from) if init_from else None)
-    if sample_prompt: s.sample = _sample(sdt, data, sample_prompt, sample_tokens, sample_top_k, tc.seed, device)
+    if sample_prompt: s.sample = _sample(sdt, run.data, sample_prompt, sample_tokens, sample_top_k, tc.seed, device)
     if out: write_json(out / 'summary.json', {k: v for k, v in asdict(s).items() if k != 'history'})
     return s
