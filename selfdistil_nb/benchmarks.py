@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from .evaluate import step_flops_per_token
 import torch.nn.functional as F
-from .losses import alignment_loss, fused_chunk, fused_lm_kd_loss
+from .losses import FUSED_CHUNK_LOGITS, alignment_loss, fused_chunk, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
 from .config import FREEZING_SCHEDULES, preset_configs, variant_config
 from .train import compile_blocks, make_optimizer, train_step, tune_cpu_allocator
@@ -311,8 +311,9 @@ def step_memory_model(model_cfg, distil_cfg, tokens: int, fused: bool) -> dict:
     teacher = student if distil_cfg.needs_teacher else 0
     runs = distil_cfg.runs_teacher
     acts = tokens * C * (L * ACTIVATIONS_PER_BLOCK + (L + 1 if runs else 0) + (3 * L if pred else 0))
-    chunk = fused_chunk(V)
-    logits = (6 * min(chunk, tokens) * V + V * C + tokens * C) if fused else (3 + runs) * tokens * V
+    chunk = fused_chunk(V, C)
+    plain = not fused or (not (distil_cfg.use_kd and runs) and tokens * V <= FUSED_CHUNK_LOGITS)  # as the loss picks
+    logits = (3 + runs) * tokens * V if plain else 6 * min(chunk, tokens) * V + V * C + tokens * C
     mb = lambda n: 4 * n / 2 ** 20
     parts = {'weights': mb(student + pred), 'gradients': mb(student + pred), 'AdamW state': mb(2 * (student + pred)),
              'teacher weights': mb(teacher), 'activations': mb(acts), 'logits': mb(logits)}

@@ -124,6 +124,38 @@ def _lm_chunk_grad(s, y, lse, a):
     hit = torch.arange(s.shape[1], device=s.device)[None, :] == y[:, None]
     return ((s - lse[0, :, None]).exp() - hit.to(s.dtype)) * a
 
+def _lm_chunk_eager(s, y, a: float, grads: bool):
+    """One chunk without a teacher, eager and in place on `s`, its own fresh logits: summed LM cross-entropy, and
+    `a (p_S − onehot(y))` written over `s` when `grads` (one pass each, no `[n, V]` temporary)."""
+    s = s.to(torch.promote_types(s.dtype, torch.float32))           # bf16 → fp32; no copy when fp32 already
+    lse = torch.logsumexp(s, -1)
+    lm = (lse - s.gather(1, y[:, None]).squeeze(1)).sum()
+    if not grads: return lm, None
+    g = s.sub_(lse[:, None]).exp_()
+    g.scatter_add_(1, y[:, None], g.new_full((len(y), 1), -1.0))
+    return lm, g.mul_(a)
+
+def _lm_kd_chunk_eager(s, t, y, a: float, b: float, temp: float, grads: bool):
+    """One chunk, eager and in place on `s` and `t`, the student's and teacher's fresh logits: summed LM
+    cross-entropy, summed KL(p_T ‖ p_S) at `temp`, and `a (p_S − onehot(y)) + b (p_S^T − p_T^T)` when `grads`, with
+    two `[n, V]` temporaries where the written-out kernels make a dozen."""
+    s = s.to(torch.promote_types(s.dtype, torch.float32))           # bf16 → fp32; no copy when fp32 already
+    t = t.to(torch.promote_types(t.dtype, torch.float32))
+    lse = torch.logsumexp(s, -1)
+    lm = (lse - s.gather(1, y[:, None]).squeeze(1)).sum()
+    st = s / temp                                                    # the student at temperature: a temporary
+    lse_s = torch.logsumexp(st, -1)
+    log_pt = t.div_(temp)
+    log_pt.sub_(torch.logsumexp(log_pt, -1)[:, None])               # log p_T^T, over t
+    p_t = log_pt.exp()                                               # the second temporary
+    log_pt.sub_(st).add_(lse_s[:, None])                             # log p_T^T − log p_S^T
+    kd = torch.dot(p_t.view(-1), log_pt.view(-1))
+    if not grads: return lm, kd, None
+    g_kd = st.sub_(lse_s[:, None]).exp_().sub_(p_t).mul_(b)         # b (p_S^T − p_T^T), over st
+    g = s.sub_(lse[:, None]).exp_()
+    g.scatter_add_(1, y[:, None], g.new_full((len(y), 1), -1.0))
+    return lm, kd, g.mul_(a).add_(g_kd)
+
 class _FusedHeadLoss(torch.autograd.Function):
     """`(total, lm, kd)` from hidden states and head weights, chunk by chunk; the gradients of `total` with respect to
     the student's states and head weight are made in forward, so no `[tokens, vocab]` tensor outlives its chunk."""
@@ -137,18 +169,21 @@ class _FusedHeadLoss(torch.autograd.Function):
         for i in range(0, n, chunk):
             hc, yc = h[i:i + chunk], y[i:i + chunk]
             s = hc @ w.T                                                                   # (n_c, V)
-            if h_t is None:
+            t = h_t[i:i + chunk] @ w_t.T if h_t is not None else None                      # (n_c, V)
+            if compiled and t is None:
                 lm_c, lse = _kernel(_lm_chunk, compiled)(s, yc)
                 g = _kernel(_lm_chunk_grad, compiled)(s, yc, lse, 1 / n) if grads else None
-            else:
-                t = h_t[i:i + chunk] @ w_t.T                                               # (n_c, V)
+            elif compiled:
                 lm_c, kd_c, lse = _kernel(_lm_kd_chunk, compiled)(s, t, yc, T)
-                kd = kd + kd_c
                 g = _kernel(_lm_kd_chunk_grad, compiled)(s, t, yc, lse, 1 / n, kd_weight * T / n, T) if grads else None
+            elif t is None: lm_c, g = _lm_chunk_eager(s, yc, 1 / n, grads)                   # in place on s
+            else: lm_c, kd_c, g = _lm_kd_chunk_eager(s, t, yc, 1 / n, kd_weight * T / n, T, grads)
             lm = lm + lm_c
+            if t is not None: kd = kd + kd_c
             if grads:
-                grad_h[i:i + chunk] = g.to(w.dtype) @ w                                     # (n_c, C)
-                grad_w += g.T.to(hc.dtype) @ hc                                            # (V, C)
+                if g.dtype == w.dtype and grad_h.dtype == w.dtype: torch.mm(g, w, out=grad_h[i:i + chunk])   # (n_c, C)
+                else: grad_h[i:i + chunk] = g.to(w.dtype) @ w
+                grad_w.addmm_(g.T.to(grad_w.dtype), hc.to(grad_w.dtype))                  # (V, C), in place
         ctx.save_for_backward(grad_h, grad_w)
         ctx.dtypes = h.dtype, w.dtype
         lm, kd = lm / n, kd * T ** 2 / n
@@ -164,9 +199,11 @@ class _FusedHeadLoss(torch.autograd.Function):
 
 FUSED_CHUNK_LOGITS = 1 << 22   # logits a chunk of the fused loss holds at a time (16 MB in fp32)
 
-def fused_chunk(vocab_size: int) -> int:
-    "Tokens a chunk of `fused_lm_kd_loss` takes by default: `FUSED_CHUNK_LOGITS` logits' worth, at least one."
-    return max(1, FUSED_CHUNK_LOGITS // vocab_size)
+def fused_chunk(vocab_size: int, d_model: int = 1) -> int:
+    """Tokens a chunk of `fused_lm_kd_loss` takes by default: `FUSED_CHUNK_LOGITS` logits' worth, and at least
+    `d_model` — each chunk adds its part to the whole `[V, C]` head gradient, so a chunk of fewer than C tokens would
+    move more memory for that sum than its own logits hold."""
+    return max(1, FUSED_CHUNK_LOGITS // vocab_size, d_model)
 
 def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.Tensor,
                      teacher_h: torch.Tensor | None = None,       # the teacher's final states (None: no KD term)
@@ -177,8 +214,11 @@ def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.
     """`(total, lm, kd)`: total = LM cross-entropy + `kd_weight` · T² · KL(p_T ‖ p_S), from the final normed states
     `[..., C]` and head weights `[V, C]`, never materialising the logits; `lm` and `kd` are detached values."""
     V, C = head_weight.shape
-    chunk = chunk or fused_chunk(V)
     h2, y = h.reshape(-1, C), targets.reshape(-1)
+    if teacher_h is None and chunk is None and h2.shape[0] * V <= FUSED_CHUNK_LOGITS:   # one chunk holds every logit:
+        lm = F.cross_entropy((h2 @ head_weight.T).float(), y)     # fusing would save nothing, PyTorch's loss is faster
+        return lm, lm.detach(), lm.new_zeros(())
+    chunk = chunk or fused_chunk(V, C)
     if teacher_h is None: return _FusedHeadLoss.apply(h2, head_weight, y, None, None, temperature, 0.0, chunk, compiled)
     return _FusedHeadLoss.apply(h2, head_weight, y, teacher_h.detach().reshape(-1, C), teacher_head_weight.detach(),
                                 temperature, kd_weight, chunk, compiled)
