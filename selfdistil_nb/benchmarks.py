@@ -22,13 +22,15 @@ import torch.nn.functional as F
 from .losses import FUSED_CHUNK_LOGITS, alignment_loss, fused_chunk, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
 from .config import FREEZING_SCHEDULES, preset_configs, variant_config
+from .checkpoint import run_environment
 from .train import compile_blocks, make_optimizer, train_step, tune_cpu_allocator
 
 # %% auto #0
-__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB', 'matmul_peak',
-           'time_steps', 'benchmark', 'peak_memory_mb', 'check_targets', 'format_table', 'step_memory_model',
-           'fused_benchmark', 'loss_benchmark', 'fused_targets', 'fused_model_ratios', 'format_fused',
-           'freezing_benchmark', 'bench_cli']
+__all__ = ['BEFORE', 'FUSED_CASES', 'SHAPES_110M', 'ACTIVATIONS_PER_BLOCK', 'LOSS_SIZES', 'LOSS_PROBE_LIMIT_GB', 'FUSED_RUNS',
+           'NANOGPT_CPU_ARGS', 'matmul_peak', 'time_steps', 'benchmark', 'peak_memory_mb', 'check_targets',
+           'format_table', 'step_memory_model', 'fused_benchmark', 'loss_benchmark', 'fused_targets',
+           'fused_model_ratios', 'fused_path_targets', 'format_fused', 'freezing_benchmark', 'nanogpt_benchmark',
+           'bench_cli']
 
 # %% ../nbs/11_benchmarks.ipynb #c006
 def matmul_peak(device='cpu', dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
@@ -427,6 +429,31 @@ def fused_model_ratios(r: dict, r110: dict | None) -> list:
         out += [m[_case_name(n, True)]['total'] / m[_case_name(n, False)]['total'] for n in FUSED_CASES]
     return out
 
+FUSED_RUNS = ('preset', 'shakespeare-char', '110m')       # the runs of `selfdistil_bench --fused`, as saved
+
+def fused_path_targets(fr: dict) -> list[tuple]:
+    """`(target, measured, limit, met)` of the rule "the fused head is never the slower path", from one saved
+    `selfdistil_bench --fused` result: each case's step time fused / full logits ≤ 1 in every run, the loss alone
+    fused / plain ≤ 1 at every N × V where both fit, and SelfDistil-T / GPT-Base peak memory within 3 % of what the
+    memory model predicts for it."""
+    out, (g, s) = [], [_case_name(n, True) for n in FUSED_CASES]
+    for run in FUSED_RUNS:
+        r = fr.get(run)
+        if not r: continue
+        where = f"{r['preset']}{' (110M shapes)' if run == '110m' else ''}"
+        for n, v in r['fused / full time'].items():
+            out.append((f"{where}: {n} step fused / full logits", v, 1.00, v <= 1.00))
+        if r.get('peak_memory_mb'):
+            mem, mm = r['peak_memory_mb'], r['memory_model_mb']
+            ratio = (mem[s] / mem[g]) / (mm[s]['total'] / mm[g]['total'])
+            out.append((f"{where}: SelfDistil-T / GPT-Base peak memory over the memory model's ratio", ratio, 1.03,
+                        ratio <= 1.03))
+    for row in fr.get('loss', []):
+        if row['time fused / plain'] is not None:
+            out.append((f"loss alone {row['N']} × {row['V']}: fused / plain time", row['time fused / plain'], 1.00,
+                        row['time fused / plain'] <= 1.00))
+    return out
+
 def format_fused(r: dict) -> str:
     "One `fused_benchmark` run as a table: measured peak memory and its model, step time, fused/full ratio and CI."
     lines = [f"{r['preset']} {' '.join(r['overrides'])} ({r['tokens_per_step']} tokens/step, {r['threads']} threads, "
@@ -478,6 +505,54 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
     return {'preset': preset, 'device': str(device), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
             'repeats': repeats, 'step_median_s': {str(k): v for k, v in med.items()}, 'schedules': rows}
 
+# %% ../nbs/11_benchmarks.ipynb #ng02
+NANOGPT_CPU_ARGS = ('config/train_shakespeare_char.py', '--device=cpu', '--compile=False', '--eval_iters=20',
+                    '--log_interval=1', '--block_size=64', '--batch_size=12', '--n_layer=4', '--n_head=4',
+                    '--n_embd=128', '--dropout=0.0')                # nanoGPT's README, "I only have a macbook"
+
+def _steady_ms(rows: list[dict], tokens_per_step: int) -> float:
+    """Median ms per step between the loop's logged train rows (cumulative tokens/s), the first interval (which
+    holds the compilation) left out."""
+    rows = [r for r in rows if r.get('kind') == 'train']
+    spent = [(r['step'] + 1) * tokens_per_step / r['tokens_per_s'] for r in rows]   # seconds in steps so far
+    ms = [1e3 * (b - a) / (r2['step'] - r1['step']) for (a, r1), (b, r2) in zip(zip(spent, rows), zip(spent[1:], rows[1:]))]
+    return statistics.median(ms[1:] if len(ms) > 1 else ms)
+
+def nanogpt_benchmark(nanogpt_dir, data_dir=None, iters: int = 2000) -> dict:
+    """nanoGPT's CPU configuration and `selfdistil_train --preset shakespeare-char --variant gpt-base`, one after the
+    other: each one's steady ms per step, wall seconds and final validation loss, and the step-rate ratio."""
+    import re, tempfile
+    root = Path(nanogpt_dir)
+    if not (root / 'train.py').is_file() or not (root / 'data' / 'shakespeare_char' / 'train.bin').is_file():
+        raise FileNotFoundError(f"{root} is not a prepared nanoGPT checkout: it needs train.py and "
+                                "data/shakespeare_char/train.bin (put Tiny Shakespeare's input.txt there and run "
+                                "python data/shakespeare_char/prepare.py)")
+    with tempfile.TemporaryDirectory() as tmp:
+        theirs = [sys.executable, 'train.py', *NANOGPT_CPU_ARGS, f'--max_iters={iters}', f'--lr_decay_iters={iters}',
+                  f'--out_dir={tmp}/nanogpt']
+        t0 = time.perf_counter()
+        out = subprocess.run(theirs, cwd=root, capture_output=True, text=True, check=True).stdout
+        their_wall = time.perf_counter() - t0
+        ms = [float(x) for i, x in re.findall(r'iter (\d+): loss [\d.]+, time ([\d.]+)ms', out) if int(i) > 0]
+        their_val = float(re.findall(r'step \d+: train loss [\d.]+, val loss ([\d.]+)', out)[-1])
+        args = ['--preset', 'shakespeare-char', '--variant', 'gpt-base', '--max-steps', str(iters)] + (
+            ['--data-dir', str(data_dir)] if data_dir else [])
+        ours = [sys.executable, '-m', 'selfdistil_nb.cli', *args, '--out', f'{tmp}/ours', '--no-progress']
+        t0 = time.perf_counter()
+        subprocess.run(ours, capture_output=True, text=True, check=True)
+        our_wall = time.perf_counter() - t0
+        summary = json.loads((Path(tmp) / 'ours' / 'summary.json').read_text())
+        rows = [json.loads(l) for l in (Path(tmp) / 'ours' / 'metrics.jsonl').read_text().splitlines()]
+    t = preset_configs('shakespeare-char', 'gpt-base')[2]
+    our_ms = _steady_ms(rows, t.tokens_per_step)
+    return {'iters': iters, 'nanogpt_command': 'python ' + ' '.join(theirs[1:-1]),
+            'ours_command': 'selfdistil_train ' + ' '.join(args),
+            'nanogpt': {'ms_per_step': statistics.median(ms), 'wall_s': their_wall, 'val_loss': their_val,
+                        'val_loss_on': 'nanoGPT estimate: 20 random batches of the validation split'},
+            'ours': {'ms_per_step': our_ms, 'wall_s': our_wall, 'train_s': summary['train_s'],
+                     'val_loss': summary['final']['student_val_loss'], 'val_loss_on': 'the whole validation split'},
+            'step_rate_ours_over_nanogpt': statistics.median(ms) / our_ms}
+
 # %% ../nbs/11_benchmarks.ipynb #c015
 def bench_cli(argv: list | None = None):
     "Entry point of `selfdistil_bench`."
@@ -493,46 +568,58 @@ def bench_cli(argv: list | None = None):
                    "a DecoderLM of its shape (GPT2Config()'s 124M), and the adapter's replay (15_hf; needs transformers)")
     p.add_argument('--fused', action='store_true', help="heads fused into the loss against full logits, at the "
                    "preset and at the 110M shapes, and the loss alone (with --preset wt2-cpu)")
+    p.add_argument('--nanogpt', metavar='DIR', help="nanoGPT's CPU configuration from a prepared nanoGPT checkout DIR "
+                   "against GPT-Base at shakespeare-char, side by side")
+    p.add_argument('--data-dir', help="local corpora for --nanogpt's GPT-Base run (default: $SELFDISTIL_DATA_DIR)")
     a = p.parse_args(argv)
     tune_cpu_allocator()                      # as `selfdistil_train` runs
+    where = {'environment': run_environment(a.device),       # device, CPU or GPU name, torch build, threads, precision
+             'command': 'selfdistil_bench ' + ' '.join(sys.argv[1:] if argv is None else argv)}
+    def save(r: dict, name: str):
+        "The result as results/bench/NAME-DEVICE.json (`--out`), with where and how it ran."
+        path = Path(a.out) / f"{name}-{torch.device(a.device).type}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dict(r, **where), indent=1))
+        print(f"wrote {path}")
+    if a.nanogpt:
+        r = nanogpt_benchmark(a.nanogpt, a.data_dir)
+        for k in ('nanogpt', 'ours'):
+            print(f"{k:8s} {r[k]['ms_per_step']:.1f} ms/step, {r[k]['wall_s']:.0f} s wall, val loss {r[k]['val_loss']:.4f} "
+                  f"({r[k]['val_loss_on']})")
+        print(f"step rate, ours / nanoGPT: {r['step_rate_ours_over_nanogpt']:.3f} (target ≥ 1.4)")
+        save(r, "nanogpt-shakespeare-char")
+        return
     if a.hf:
         from .hf import format_hf_bench, hf_benchmark          # transformers on this path only
         r = hf_benchmark(repeats=a.repeats, memory=not a.no_memory)
         print(format_hf_bench(r))
-        path = Path(a.out) / f"hf-bench-{torch.device(a.device).type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r, indent=1))
-        print(f"wrote {path}")
+        save(r, "hf-bench")
         return
     if a.fused:
         r = {'loss': loss_benchmark()}   # first, while this process is small: the 8k × 50k probe needs ~15 GB
         r['preset'] = fused_benchmark(a.preset, (), a.device, a.repeats)
-        r['110m'] = fused_benchmark(*SHAPES_110M, a.device, repeats=2, warmup=1, memory_steps=2)
-        print(format_fused(r['preset']) + '\n\n' + format_fused(r['110m']))
+        if a.preset != 'shakespeare-char': r['shakespeare-char'] = fused_benchmark('shakespeare-char', (), a.device,
+                                                                                   a.repeats)
+        r['110m'] = fused_benchmark(*SHAPES_110M, a.device, repeats=max(2, a.repeats // 2), warmup=1, memory_steps=2)
+        print('\n\n'.join(format_fused(r[k]) for k in FUSED_RUNS if r.get(k)))
         for row in r['loss']:
             print(f"loss N={row['N']} V={row['V']}: plain {_mb_s(row, 'plain')}, fused {_mb_s(row, 'fused')}")
-        for name, value, limit, met in fused_targets(r['preset'], r['110m']):
+        for name, value, limit, met in fused_targets(r['preset'], r['110m']) + fused_path_targets(r):
             print(f"{'met ' if met else 'MISS'} {name}: {value:.3f} (target {limit})")
-        path = Path(a.out) / f"fused-{a.preset}-{torch.device(a.device).type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r, indent=1))
-        print(f"wrote {path}")
+        save(r, f"fused-{a.preset}")
         return
     if a.freezing:
         r = freezing_benchmark(a.preset, a.device, a.repeats)
         for name, s in r['schedules'].items():
             print(f"{name:10s} frozen depths {s['depths']}: FLOPs {s['flops / none']:.3f}, time "
                   f"{s['time / none']:.3f} of none")
-        path = Path(a.out) / f"{a.preset}-freezing-{torch.device(a.device).type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(r, indent=1))
-        print(f"wrote {path}")
+        save(r, f"{a.preset}-freezing")
         return
     r = benchmark(a.preset, a.device, a.repeats, memory=not a.no_memory)
     print(format_table(r))
     path = Path(a.out) / f"{a.preset}-{torch.device(a.device).type}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(r, indent=1))
+    path.write_text(json.dumps(dict(r, **where), indent=1))
     print(f"wrote {path}")
 
 # %% ../nbs/11_benchmarks.ipynb #c016
