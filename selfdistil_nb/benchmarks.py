@@ -518,6 +518,14 @@ def _steady_ms(rows: list[dict], tokens_per_step: int) -> float:
     ms = [1e3 * (b - a) / (r2['step'] - r1['step']) for (a, r1), (b, r2) in zip(zip(spent, rows), zip(spent[1:], rows[1:]))]
     return statistics.median(ms[1:] if len(ms) > 1 else ms)
 
+def _run_or_say(cmd: list, what: str, **kw) -> str:
+    "Run `cmd`, returning its stdout; a failure raises with its exit status and the last line it wrote to stderr."
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode:
+        last = (r.stderr.strip().splitlines() or ['(nothing on stderr)'])[-1]
+        raise RuntimeError(f"{what} failed (exit status {r.returncode}): {last}")
+    return r.stdout
+
 def nanogpt_benchmark(nanogpt_dir, data_dir=None, iters: int = 2000) -> dict:
     """nanoGPT's CPU configuration and `selfdistil_train --preset shakespeare-char --variant gpt-base`, one after the
     other: each one's steady ms per step, wall seconds and final validation loss, and the step-rate ratio."""
@@ -531,7 +539,7 @@ def nanogpt_benchmark(nanogpt_dir, data_dir=None, iters: int = 2000) -> dict:
         theirs = [sys.executable, 'train.py', *NANOGPT_CPU_ARGS, f'--max_iters={iters}', f'--lr_decay_iters={iters}',
                   f'--out_dir={tmp}/nanogpt']
         t0 = time.perf_counter()
-        out = subprocess.run(theirs, cwd=root, capture_output=True, text=True, check=True).stdout
+        out = _run_or_say(theirs, "nanoGPT's train.py", cwd=root)
         their_wall = time.perf_counter() - t0
         ms = [float(x) for i, x in re.findall(r'iter (\d+): loss [\d.]+, time ([\d.]+)ms', out) if int(i) > 0]
         their_val = float(re.findall(r'step \d+: train loss [\d.]+, val loss ([\d.]+)', out)[-1])
@@ -539,7 +547,7 @@ def nanogpt_benchmark(nanogpt_dir, data_dir=None, iters: int = 2000) -> dict:
             ['--data-dir', str(data_dir)] if data_dir else [])
         ours = [sys.executable, '-m', 'selfdistil_nb.cli', *args, '--out', f'{tmp}/ours', '--no-progress']
         t0 = time.perf_counter()
-        subprocess.run(ours, capture_output=True, text=True, check=True)
+        _run_or_say(ours, 'selfdistil_train')
         our_wall = time.perf_counter() - t0
         summary = json.loads((Path(tmp) / 'ours' / 'summary.json').read_text())
         rows = [json.loads(l) for l in (Path(tmp) / 'ours' / 'metrics.jsonl').read_text().splitlines()]
