@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +100,12 @@ def _time_parts(sdt_ref, x, n_layer: int, device) -> tuple:
     _sync(device)
     return t1 - t0, t2 - t1, time.perf_counter() - t2
 
+def _batches(model_cfg, train_cfg, device):
+    "A function that draws a new random batch of the run's shape each call, from a generator seeded 0."
+    g = torch.Generator().manual_seed(0)
+    shape = (train_cfg.batch_size, train_cfg.seq_len + 1)
+    return lambda: torch.randint(0, model_cfg.vocab_size, shape, generator=g).to(device)
+
 def time_steps(cases: dict, batch, device, repeats: int, warmup: int, order: random.Random | None = None,
                autocast=None, after_round=None) -> dict:
     """Each case's training-step seconds, one entry per timed round: every round runs every case once (`_step`) on a
@@ -140,8 +148,7 @@ def benchmark(preset: str = 'shakespeare-char', device='cpu', repeats: int = 10,
     dtype = torch.bfloat16 if cuda else torch.float32
     seen = _DynamoWarnings()               # a graph that hit the recompile limit runs eagerly: the timing would lie
     cases = _cases(preset, device)
-    g = torch.Generator().manual_seed(0)
-    batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+    batch = _batches(m, t, device)
     times, parts, peaks = _time_rounds(cases, batch, device, repeats, warmup, autocast, dtype, m.n_layer)
     tokens = t.batch_size * t.seq_len
     allt = {**times, **parts}
@@ -331,8 +338,7 @@ def fused_benchmark(preset: str = 'wt2-cpu', overrides: tuple = (), device='cpu'
     m, d, t = preset_configs(preset, overrides=list(overrides))
     cases = {_case_name(n, f): c for f in (True, False) for n, c in _cases(preset, device, FUSED_CASES, overrides,
                                                                              f).items()}
-    g = torch.Generator().manual_seed(0)
-    batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+    batch = _batches(m, t, device)
     times = time_steps(cases, batch, device, repeats, warmup, random.Random(0))
     per_round = {n: [a / b for a, b in zip(times[_case_name(n, True)], times[_case_name(n, False)])]
                  for n in FUSED_CASES}
@@ -490,8 +496,7 @@ def freezing_benchmark(preset: str = 'long-char', device='cpu', repeats: int = 1
     torch.manual_seed(0)
     base = SelfDistilT(m, variant_config('gpt-base', d)).to(device).train()
     cases['gpt-base'] = {'sdt': base, 'opt': make_optimizer(base, replace(t, device=str(device)))}
-    g = torch.Generator().manual_seed(0)
-    batch = lambda: torch.randint(0, m.vocab_size, (t.batch_size, t.seq_len + 1), generator=g).to(device)
+    batch = _batches(m, t, device)
     times = time_steps(cases, batch, device, repeats, warmup)
     med = {k: statistics.median(v) for k, v in times.items()}
     tps = t.tokens_per_step
@@ -515,7 +520,7 @@ def _steady_ms(rows: list[dict], tokens_per_step: int) -> float:
     holds the compilation) left out."""
     rows = [r for r in rows if r.get('kind') == 'train']
     spent = [(r['step'] + 1) * tokens_per_step / r['tokens_per_s'] for r in rows]   # seconds in steps so far
-    ms = [1e3 * (b - a) / (r2['step'] - r1['step']) for (a, r1), (b, r2) in zip(zip(spent, rows), zip(spent[1:], rows[1:]))]
+    ms = [1e3 * (spent[j] - spent[j - 1]) / (rows[j]['step'] - rows[j - 1]['step']) for j in range(1, len(rows))]
     return statistics.median(ms[1:] if len(ms) > 1 else ms)
 
 def _run_or_say(cmd: list, what: str, **kw) -> str:
@@ -529,7 +534,6 @@ def _run_or_say(cmd: list, what: str, **kw) -> str:
 def nanogpt_benchmark(nanogpt_dir, data_dir=None, iters: int = 2000) -> dict:
     """nanoGPT's CPU configuration and `selfdistil_train --preset shakespeare-char --variant gpt-base`, one after the
     other: each one's steady ms per step, wall seconds and final validation loss, and the step-rate ratio."""
-    import re, tempfile
     root = Path(nanogpt_dir)
     if not (root / 'train.py').is_file() or not (root / 'data' / 'shakespeare_char' / 'train.bin').is_file():
         raise FileNotFoundError(f"{root} is not a prepared nanoGPT checkout: it needs train.py and "

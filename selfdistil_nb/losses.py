@@ -137,13 +137,13 @@ def _lm_chunk_eager(s, y, a: float, grads: bool):
 
 def _lm_kd_chunk_eager(s, t, y, a: float, b: float, temp: float, grads: bool):
     """One chunk, eager and in place on `s` and `t`, the student's and teacher's fresh logits: summed LM
-    cross-entropy, summed KL(p_T ‖ p_S) at `temp`, and `a (p_S − onehot(y)) + b (p_S^T − p_T^T)` when `grads`, with
-    two `[n, V]` temporaries where the written-out kernels make a dozen."""
+    cross-entropy and its gradient (`_lm_chunk_eager`), summed KL(p_T ‖ p_S) at `temp`, and the gradient
+    `a (p_S − onehot(y)) + b (p_S^T − p_T^T)` when `grads`, with two `[n, V]` temporaries where the written-out
+    kernels make a dozen."""
     s = s.to(torch.promote_types(s.dtype, torch.float32))           # bf16 → fp32; no copy when fp32 already
     t = t.to(torch.promote_types(t.dtype, torch.float32))
-    lse = torch.logsumexp(s, -1)
-    lm = (lse - s.gather(1, y[:, None]).squeeze(1)).sum()
     st = s / temp                                                    # the student at temperature: a temporary
+    lm, g = _lm_chunk_eager(s, y, a, grads)                          # overwrites s with a (p_S − onehot(y))
     lse_s = torch.logsumexp(st, -1)
     log_pt = t.div_(temp)
     log_pt.sub_(torch.logsumexp(log_pt, -1)[:, None])               # log p_T^T, over t
@@ -151,10 +151,7 @@ def _lm_kd_chunk_eager(s, t, y, a: float, b: float, temp: float, grads: bool):
     log_pt.sub_(st).add_(lse_s[:, None])                             # log p_T^T − log p_S^T
     kd = torch.dot(p_t.view(-1), log_pt.view(-1))
     if not grads: return lm, kd, None
-    g_kd = st.sub_(lse_s[:, None]).exp_().sub_(p_t).mul_(b)         # b (p_S^T − p_T^T), over st
-    g = s.sub_(lse[:, None]).exp_()
-    g.scatter_add_(1, y[:, None], g.new_full((len(y), 1), -1.0))
-    return lm, kd, g.mul_(a).add_(g_kd)
+    return lm, kd, g.add_(st.sub_(lse_s[:, None]).exp_().sub_(p_t).mul_(b))   # + b (p_S^T − p_T^T), over st
 
 class _FusedHeadLoss(torch.autograd.Function):
     """`(total, lm, kd)` from hidden states and head weights, chunk by chunk; the gradients of `total` with respect to
