@@ -181,6 +181,7 @@ class _FusedHeadLoss(torch.autograd.Function):
                 if g.dtype == w.dtype and grad_h.dtype == w.dtype: torch.mm(g, w, out=grad_h[i:i + chunk])   # (n_c, C)
                 else: grad_h[i:i + chunk] = g.to(w.dtype) @ w
                 grad_w.addmm_(g.T.to(grad_w.dtype), hc.to(grad_w.dtype))                  # (V, C), in place
+            s = t = g = None                         # freed before the next chunk's logits exist: one chunk at a time
         ctx.save_for_backward(grad_h, grad_w)
         ctx.dtypes = h.dtype, w.dtype
         lm, kd = lm / n, kd * T ** 2 / n
@@ -212,9 +213,14 @@ def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.
     `[..., C]` and head weights `[V, C]`, never materialising the logits; `lm` and `kd` are detached values."""
     V, C = head_weight.shape
     h2, y = h.reshape(-1, C), targets.reshape(-1)
-    if teacher_h is None and chunk is None and h2.shape[0] * V <= FUSED_CHUNK_LOGITS:   # one chunk holds every logit:
-        lm = F.cross_entropy((h2 @ head_weight.T).float(), y)     # fusing would save nothing, PyTorch's loss is faster
-        return lm, lm.detach(), lm.new_zeros(())
+    if chunk is None and h2.shape[0] * V <= FUSED_CHUNK_LOGITS:   # one chunk holds every logit: fusing saves nothing,
+        logits = h2 @ head_weight.T                               # so the full-logits path runs (it is faster there)
+        if teacher_h is None:
+            lm = F.cross_entropy(logits.float(), y)
+            return lm, lm.detach(), lm.new_zeros(())
+        with torch.no_grad(): t_logits = teacher_h.reshape(-1, C) @ teacher_head_weight.T
+        lm, kd = lm_kd_loss(logits, y, t_logits, temperature, compiled=compiled)
+        return lm + kd_weight * kd, lm.detach(), kd.detach()
     chunk = chunk or fused_chunk(V, C)
     if teacher_h is None: return _FusedHeadLoss.apply(h2, head_weight, y, None, None, temperature, 0.0, chunk, compiled)
     return _FusedHeadLoss.apply(h2, head_weight, y, teacher_h.detach().reshape(-1, C), teacher_head_weight.detach(),

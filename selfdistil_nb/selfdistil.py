@@ -98,6 +98,7 @@ class SelfDistilT(nn.Module):
                 first = max(align_start(step, total_steps, self.n_layer, dc.align_ramp), depth)
                 layers = [l for l in range(first, self.n_layer) if keep[l]]   # a skipped block has no state to align
                 align = alignment_loss(s_hiddens, t_hiddens, self.predictors, layers, compiled=self.compile_losses)
+            t_hiddens = None            # the alignment holds the states it needs: the head's loss peaks without them
         kd_on = dc.use_kd and t_out is not None
         if fused:                                   # the heads run inside the loss, a chunk of tokens at a time
             logit_terms, lm, kd = fused_lm_kd_loss(out, self.student.head_weight, targets, t_out if kd_on else None,
