@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['difference', 'holm', 'holm_levels', 'judge', 'verdict', 'compare', 'judge_all', 'holm_family']
+__all__ = ['difference', 'holm', 'holm_levels', 'judge', 'verdict', 'compare', 'holm_family']
 
 # %% ../nbs/08c_stats.ipynb #c017t
 def difference(a, b, paired: bool = False, confidence: float = 0.95) -> dict:
@@ -95,15 +95,7 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True
     paired = list(x.seed) == list(y.seed) and x.seed.is_unique
     return dict(difference(y[metric], x[metric], paired, confidence), **info)
 
-def _holm_by_row(comparisons: list) -> dict:
-    "{row: Holm-corrected p} over the comparisons of one table that can be tested (rows without a test left out)."
-    testable = [i for i, c in enumerate(comparisons) if c is not None and c.get('testable', True)]
-    return dict(zip(testable, holm([comparisons[i]['p'] for i in testable])))
 
-def judge_all(comparisons: list) -> list[str]:
-    "Verdicts of a table's comparisons, their p-values Holm-corrected across the rows that can be tested."
-    adjusted = _holm_by_row(comparisons)
-    return [judge(c, adjusted.get(i)) for i, c in enumerate(comparisons)]
 
 def holm_family(specs: list) -> list:
     """`compare` each `(frame, a, b, metric[, lower])` of one family (None: a row not tested here): every testable
