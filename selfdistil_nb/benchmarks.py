@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from .evaluate import step_flops_per_token
 import torch.nn.functional as F
-from .losses import FUSED_CHUNK_LOGITS, alignment_loss, fused_chunk, fused_lm_kd_loss
+from .losses import alignment_loss, fits_one_chunk, fused_chunk, fused_lm_kd_loss
 from .selfdistil import SelfDistilT
 from .config import FREEZING_SCHEDULES, preset_configs, variant_config
 from .checkpoint import run_environment
@@ -325,7 +325,7 @@ def step_memory_model(model_cfg, distil_cfg, tokens: int, fused: bool) -> dict:
                          + (1 if runs else 0)                                   # the teacher's final states
                          + (5 * L + 1 if pred else 0))  # stacked targets, predictor hidden ×2, predictions, cosine's
     chunk, kd = fused_chunk(V, C), distil_cfg.use_kd and runs                   # normed predictions; a state stack
-    plain = not fused or tokens * V <= FUSED_CHUNK_LOGITS                       # as the loss picks its path
+    plain = not fused or fits_one_chunk(tokens, V)                              # as the loss picks its path
     logits = (3 + runs) * tokens * V if plain else (1 + 3 * kd) * min(chunk, tokens) * V + V * C + tokens * C
     mb = lambda n: 4 * n / 2 ** 20
     parts = {'weights': mb(student + pred), 'gradients': mb(student + pred), 'AdamW state': mb(2 * (student + pred)),
@@ -452,7 +452,7 @@ def fused_path_targets(fr: dict) -> list[tuple]:
         if not r: continue
         where = f"{r['preset']}{' (110M shapes)' if run == '110m' else ''}"
         V = preset_configs(r['preset'], overrides=list(r['overrides']))[0].vocab_size
-        one_path = r['tokens_per_step'] * V <= FUSED_CHUNK_LOGITS     # the loss picks the full-logits path itself
+        one_path = fits_one_chunk(r['tokens_per_step'], V)           # the loss picks the full-logits path itself
         for n, v in r['fused / full time'].items():
             if one_path:    # the same code on both sides: the ratio is noise around 1, met when its interval covers 1
                 lo, hi = r['fused / full time ci'][n]

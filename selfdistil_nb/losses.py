@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['FUSED_CHUNK_LOGITS', 'lm_loss', 'kd_loss', 'lm_kd_loss', 'fused_chunk', 'fused_lm_kd_loss', 'Predictor', 'layer_map',
-           'alignment_loss']
+__all__ = ['FUSED_CHUNK_LOGITS', 'lm_loss', 'kd_loss', 'lm_kd_loss', 'fused_chunk', 'fits_one_chunk', 'fused_lm_kd_loss',
+           'Predictor', 'layer_map', 'alignment_loss']
 
 # %% ../nbs/03_losses.ipynb #c006
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
@@ -203,6 +203,10 @@ def fused_chunk(vocab_size: int, d_model: int = 1) -> int:
     move more memory for that sum than its own logits hold."""
     return max(1, FUSED_CHUNK_LOGITS // vocab_size, d_model)
 
+def fits_one_chunk(tokens: int, vocab_size: int) -> bool:
+    "Whether one chunk holds every logit of `tokens` × `vocab_size`: then `fused_lm_kd_loss` runs the full-logits path."
+    return tokens * vocab_size <= FUSED_CHUNK_LOGITS
+
 def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.Tensor,
                      teacher_h: torch.Tensor | None = None,       # the teacher's final states (None: no KD term)
                      teacher_head_weight: torch.Tensor | None = None,
@@ -213,7 +217,7 @@ def fused_lm_kd_loss(h: torch.Tensor, head_weight: torch.Tensor, targets: torch.
     `[..., C]` and head weights `[V, C]`, never materialising the logits; `lm` and `kd` are detached values."""
     V, C = head_weight.shape
     h2, y = h.reshape(-1, C), targets.reshape(-1)
-    if chunk is None and h2.shape[0] * V <= FUSED_CHUNK_LOGITS:   # one chunk holds every logit: fusing saves nothing,
+    if chunk is None and fits_one_chunk(h2.shape[0], V):         # one chunk holds every logit: fusing saves nothing,
         logits = h2 @ head_weight.T                               # so the full-logits path runs (it is faster there)
         if teacher_h is None:
             lm = F.cross_entropy(logits.float(), y)

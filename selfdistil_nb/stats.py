@@ -95,8 +95,6 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str, lower: bool = True
     paired = list(x.seed) == list(y.seed) and x.seed.is_unique
     return dict(difference(y[metric], x[metric], paired, confidence), **info)
 
-
-
 def holm_family(specs: list) -> list:
     """`compare` each `(frame, a, b, metric[, lower])` of one family (None: a row not tested here): every testable
     comparison gets its Holm-corrected p (`p_holm`) and its interval at the level of its Holm step (`holm_levels`),
